@@ -1,0 +1,69 @@
+/**
+ * Encoding of ledger entities for snapshot stores: JSON text with amounts as decimal strings of
+ * minor units. Decoding validates, so a damaged snapshot is found when it is read, not later.
+ */
+import { Schema } from "effect"
+import { DeclineReason } from "./events.ts"
+import { AccountId, DepositId, PaymentId, TenantId } from "./ids.ts"
+import type { Account, Credit, Deposit, Entity, Payment } from "./ledger.ts"
+import type { Currency } from "./money.ts"
+
+const CurrencyCode = Schema.String as unknown as Schema.Codec<Currency, string>
+const Minor = Schema.BigIntFromString
+
+const AccountSchema = Schema.Struct({
+  tenantId: TenantId,
+  accountId: AccountId,
+  currency: CurrencyCode,
+  floorMinor: Minor,
+  balanceMinor: Minor,
+  status: Schema.Literal("open"),
+  sequence: Schema.Number,
+})
+const PaymentSchema = Schema.Struct({
+  tenantId: TenantId,
+  paymentId: PaymentId,
+  from: AccountId,
+  to: AccountId,
+  amountMinor: Minor,
+  currency: CurrencyCode,
+  status: Schema.Literals(["pending", "settled", "declined"]),
+  reason: Schema.NullOr(DeclineReason),
+  createdAtMs: Schema.Number,
+})
+const DepositSchema = Schema.Struct({
+  tenantId: TenantId,
+  accountId: AccountId,
+  depositId: DepositId,
+  amountMinor: Minor,
+  currency: CurrencyCode,
+})
+const CreditSchema = Schema.Struct({
+  tenantId: TenantId,
+  paymentId: PaymentId,
+  from: AccountId,
+  to: AccountId,
+  amountMinor: Minor,
+})
+
+const EntitySchema = Schema.Union([
+  Schema.Struct({ kind: Schema.Literal("account"), value: AccountSchema }),
+  Schema.Struct({ kind: Schema.Literal("payment"), value: PaymentSchema }),
+  Schema.Struct({ kind: Schema.Literal("deposit"), value: DepositSchema }),
+  Schema.Struct({ kind: Schema.Literal("credit"), value: CreditSchema }),
+])
+
+// Compile-time proof that the schemas describe exactly the ledger's entity types.
+const _sameAccount: Account = {} as typeof AccountSchema.Type
+const _samePayment: Payment = {} as typeof PaymentSchema.Type
+const _sameDeposit: Deposit = {} as typeof DepositSchema.Type
+const _sameCredit: Credit = {} as typeof CreditSchema.Type
+const _sameEntity: Entity = {} as typeof EntitySchema.Type
+void [_sameAccount, _samePayment, _sameDeposit, _sameCredit, _sameEntity]
+
+const EntityJson = Schema.fromJsonString(EntitySchema)
+const encodeJson = Schema.encodeSync(EntityJson)
+const decodeJson = Schema.decodeUnknownSync(EntityJson)
+
+export const encodeEntity = (entity: Entity): string => encodeJson(entity)
+export const decodeEntity = (text: string): Entity => decodeJson(text)

@@ -1,0 +1,111 @@
+/**
+ * Events: the facts the journal keeps, named in the past tense. Each carries the envelope the
+ * design requires (schema version, tenant, account, payment, correlation id, per-account sequence,
+ * timestamp) and is encoded to JSON with amounts as decimal strings of minor units.
+ */
+import { Schema } from "effect"
+import { AccountId, PaymentId, TenantId } from "./ids.ts"
+import type { Currency } from "./money.ts"
+
+export const eventSchemaVersion = 1
+
+const CurrencyCode = Schema.String as unknown as Schema.Codec<Currency, string>
+const Minor = Schema.BigIntFromString
+
+/** Why a transfer that was a valid request was not paid. */
+export const DeclineReason = Schema.Literals(["INSUFFICIENT_FUNDS", "UNKNOWN_ACCOUNT", "CURRENCY_MISMATCH"])
+export type DeclineReason = typeof DeclineReason.Type
+
+const envelope = {
+  schemaVersion: Schema.Number,
+  tenantId: TenantId,
+  accountId: AccountId,
+  /** The payment (or deposit) the event belongs to; null for account lifecycle events. */
+  paymentId: Schema.NullOr(Schema.String),
+  correlationId: Schema.String,
+  /** Position of this event among its account's events, from 1, without gaps. */
+  sequence: Schema.Number,
+  timestampMs: Schema.Number,
+}
+
+export const AccountOpened = Schema.TaggedStruct("AccountOpened", {
+  ...envelope,
+  currency: CurrencyCode,
+  floorMinor: Minor,
+})
+
+export const FundsDeposited = Schema.TaggedStruct("FundsDeposited", {
+  ...envelope,
+  amountMinor: Minor,
+  currency: CurrencyCode,
+})
+
+/** The debtor's side of a transfer: funds left the account, to be credited to `to`. */
+export const TransferDebited = Schema.TaggedStruct("TransferDebited", {
+  ...envelope,
+  to: AccountId,
+  amountMinor: Minor,
+  currency: CurrencyCode,
+  /** True when the credit is applied in the same journal record (both accounts on one shard). */
+  settled: Schema.Boolean,
+})
+
+/** A valid transfer request that could not be paid; recorded so a retry returns the same answer. */
+export const TransferDeclined = Schema.TaggedStruct("TransferDeclined", {
+  ...envelope,
+  to: AccountId,
+  amountMinor: Minor,
+  currency: CurrencyCode,
+  reason: DeclineReason,
+})
+
+/** The creditor's side of a transfer; applied at most once per (debtor, payment). */
+export const TransferCredited = Schema.TaggedStruct("TransferCredited", {
+  ...envelope,
+  from: AccountId,
+  amountMinor: Minor,
+  currency: CurrencyCode,
+})
+
+/** Completion of a cross-shard transfer on the debtor once the creditor's shard has applied it. */
+export const TransferSettled = Schema.TaggedStruct("TransferSettled", { ...envelope })
+
+/** Compensation of a cross-shard transfer whose credit could not be applied: funds return. */
+export const TransferReversed = Schema.TaggedStruct("TransferReversed", {
+  ...envelope,
+  reason: DeclineReason,
+})
+
+export const Event = Schema.Union([
+  AccountOpened,
+  FundsDeposited,
+  TransferDebited,
+  TransferDeclined,
+  TransferCredited,
+  TransferSettled,
+  TransferReversed,
+])
+export type Event = typeof Event.Type
+export type EventEncoded = typeof Event.Encoded
+
+export type AccountOpened = typeof AccountOpened.Type
+export type FundsDeposited = typeof FundsDeposited.Type
+export type TransferDebited = typeof TransferDebited.Type
+export type TransferDeclined = typeof TransferDeclined.Type
+export type TransferCredited = typeof TransferCredited.Type
+export type TransferSettled = typeof TransferSettled.Type
+export type TransferReversed = typeof TransferReversed.Type
+
+/** The events of one accepted command: the unit the journal appends and replays atomically. */
+export interface JournalRecord {
+  readonly events: ReadonlyArray<Event>
+}
+
+const JournalRecordJson = Schema.fromJsonString(Schema.Struct({ events: Schema.Array(Event) }))
+const encodeRecordJson = Schema.encodeSync(JournalRecordJson)
+const decodeRecordJson = Schema.decodeUnknownSync(JournalRecordJson)
+
+export const encodeJournalRecord = (record: JournalRecord): string => encodeRecordJson(record)
+
+/** Decodes and validates a stored record; a record that does not decode is a corrupt journal. */
+export const decodeJournalRecord = (text: string): JournalRecord => decodeRecordJson(text)
