@@ -1,0 +1,32 @@
+/**
+ * The Processor: what the edges (WebSocket, HTTP, Kafka inbound) call to run a command or read
+ * state. Callback-based because it sits on the hot path between uWebSockets.js callbacks and the
+ * shard actors, where an Effect per request would only add allocation.
+ *
+ * Every outcome is final and durable: a callback fires only after the journal confirmed the batch
+ * holding the command's events (or, for a read, every batch that changed what it reads).
+ */
+import type { Command } from "../core/commands.ts"
+import type { Rejection } from "../core/errors.ts"
+import type { AccountId, PaymentId, TenantId } from "../core/ids.ts"
+import type { Account, Payment } from "../core/ledger.ts"
+
+export type Outcome =
+  | { readonly _tag: "Account"; readonly account: Account }
+  | { readonly _tag: "Payment"; readonly payment: Payment }
+  | Rejection
+
+export type OutcomeCallback = (outcome: Outcome) => void
+
+export interface Processor {
+  /**
+   * Runs an OpenAccount, Deposit or Transfer. Answers OpenAccount and Deposit with the account,
+   * Transfer with the payment (a declined payment is a success), or a rejection (OVERLOADED when
+   * the shard's mailbox is full, UNAVAILABLE while the shard recovers or its journal is down).
+   */
+  readonly submit: (command: Command, callback: OutcomeCallback) => void
+  readonly getAccount: (tenantId: TenantId, accountId: AccountId, callback: OutcomeCallback) => void
+  readonly getPayment: (tenantId: TenantId, from: AccountId, paymentId: PaymentId, callback: OutcomeCallback) => void
+  /** True when every owned shard has recovered and serves. */
+  readonly isReady: () => boolean
+}
