@@ -10,10 +10,12 @@ export interface MemoryJournalControl {
   /** While true, every append and replay fails with JournalUnavailable. */
   outage: boolean
   readonly logs: Map<number, Array<JournalEntry>>
+  /** Generation of the live writer per shard: shared by every journal built on this control. */
+  readonly writerGenerations: Map<number, number>
 }
 
 export const makeMemoryJournal = (control: MemoryJournalControl) => {
-  const writerGenerations = new Map<number, number>()
+  const writerGenerations = control.writerGenerations
   const log = (shard: number): Array<JournalEntry> => {
     let entries = control.logs.get(shard)
     if (entries === undefined) {
@@ -54,7 +56,11 @@ export const makeMemoryJournal = (control: MemoryJournalControl) => {
   })
 }
 
-export const newMemoryJournalControl = (): MemoryJournalControl => ({ outage: false, logs: new Map() })
+export const newMemoryJournalControl = (): MemoryJournalControl => ({
+  outage: false,
+  logs: new Map(),
+  writerGenerations: new Map(),
+})
 
 export const layerMemory = (control: MemoryJournalControl = newMemoryJournalControl()): Layer.Layer<Journal> =>
   Layer.succeed(Journal)(makeMemoryJournal(control))

@@ -1,0 +1,169 @@
+/**
+ * The actor runtime on the memory adapters: group commit, cross-shard sagas, recovery from
+ * journal and snapshots, rebuild after a failed append, fencing and overload.
+ */
+import { Effect, Exit, Layer, Scope } from "effect"
+import { describe, expect, it } from "vitest"
+import { defaultRuntimeLimits, type RuntimeLimits } from "../../actors/limits.ts"
+import { makePaymentNode } from "../../actors/node.ts"
+import type { Outcome, Processor } from "../../actors/processor.ts"
+import { Journal } from "../../persistence/journal.ts"
+import { makeMemoryJournal, type MemoryJournalControl, newMemoryJournalControl } from "../../persistence/memory/journal-memory.ts"
+import { makeMemoryShardLeases } from "../../persistence/memory/shard-leases-memory.ts"
+import {
+  makeMemorySnapshotStore,
+  type MemorySnapshotControl,
+  newMemorySnapshotControl,
+} from "../../persistence/memory/snapshot-store-memory.ts"
+import { ShardLeases } from "../../persistence/shard-leases.ts"
+import { SnapshotStore } from "../../persistence/snapshot-store.ts"
+import { accountInShard, deposit, eventually, getAccount, getPayment, open, submit, transfer } from "../support/commands.ts"
+
+const limits: RuntimeLimits = { ...defaultRuntimeLimits, shardCount: 4, rebuildRetryDelayMs: 20, sagaRetryDelayMs: 10, sagaSweepIntervalMs: 50 }
+
+interface Stores {
+  readonly journal: MemoryJournalControl
+  readonly snapshots: MemorySnapshotControl
+  leases: ReturnType<typeof makeMemoryShardLeases>
+}
+
+const newStores = (): Stores => ({
+  journal: newMemoryJournalControl(),
+  snapshots: newMemorySnapshotControl(),
+  leases: makeMemoryShardLeases(),
+})
+
+/** Starts a node on the stores; the stores outlive it, as disks outlive a process. */
+const startNode = async (stores: Stores, nodeLimits: RuntimeLimits = limits) => {
+  const scope = await Effect.runPromise(Scope.make())
+  const layer = Layer.mergeAll(
+    Layer.succeed(Journal)(makeMemoryJournal(stores.journal)),
+    Layer.succeed(SnapshotStore)(makeMemorySnapshotStore(stores.snapshots)),
+    Layer.succeed(ShardLeases)(stores.leases),
+  )
+  const processor = await Effect.runPromise(makePaymentNode(nodeLimits).pipe(Effect.provide(layer), Scope.provide(scope)))
+  return { processor, stop: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
+}
+
+const balanceOf = async (processor: Processor, accountId: string): Promise<bigint> => {
+  const outcome = await getAccount(processor, accountId)
+  if (outcome._tag !== "Account") throw new Error(`no account ${accountId}: ${JSON.stringify(outcome)}`)
+  return outcome.account.balanceMinor
+}
+
+const paymentStatus = async (processor: Processor, from: string, paymentId: string) => {
+  const outcome: Outcome = await getPayment(processor, from, paymentId)
+  return outcome._tag === "Payment" ? outcome.payment.status : outcome._tag
+}
+
+const a0 = accountInShard(0, 4, "a")
+const b0 = accountInShard(0, 4, "b")
+const c1 = accountInShard(1, 4, "c")
+
+describe("PaymentNode", () => {
+  it("settles same-shard transfers at once and cross-shard transfers through the saga", async () => {
+    const stores = newStores()
+    const node = await startNode(stores)
+    for (const id of [a0, b0, c1]) expect((await submit(node.processor, open(id)))._tag).toBe("Account")
+    await submit(node.processor, deposit(a0, "d1", 10_000n))
+    const local = await submit(node.processor, transfer("p1", a0, b0, 2_500n))
+    expect(local._tag === "Payment" && local.payment.status).toBe("settled")
+    const remote = await submit(node.processor, transfer("p2", a0, c1, 1_000n))
+    expect(remote._tag === "Payment" && remote.payment.status).toBe("pending")
+    await eventually(async () => (await paymentStatus(node.processor, a0, "p2")) === "settled")
+    expect(await balanceOf(node.processor, a0)).toBe(6_500n)
+    expect(await balanceOf(node.processor, b0)).toBe(2_500n)
+    expect(await balanceOf(node.processor, c1)).toBe(1_000n)
+    await node.stop()
+  })
+
+  it("rejects a transfer to an unknown account on another shard without recording a payment", async () => {
+    const node = await startNode(newStores())
+    await submit(node.processor, open(a0))
+    await submit(node.processor, deposit(a0, "d1", 100n))
+    const outcome = await submit(node.processor, transfer("p1", a0, c1, 10n))
+    expect(outcome._tag === "Rejection" && outcome.code).toBe("UNKNOWN_ACCOUNT")
+    expect(await paymentStatus(node.processor, a0, "p1")).toBe("Rejection")
+    expect(await balanceOf(node.processor, a0)).toBe(100n)
+    await node.stop()
+  })
+
+  it("answers many concurrent commands with few journal appends (group commit)", async () => {
+    const stores = newStores()
+    const node = await startNode(stores)
+    await submit(node.processor, open(a0))
+    const outcomes = await Promise.all(
+      Array.from({ length: 200 }, (_, index) => submit(node.processor, deposit(a0, `d${index}`, 1n))),
+    )
+    expect(outcomes.every((outcome) => outcome._tag === "Account")).toBe(true)
+    expect(await balanceOf(node.processor, a0)).toBe(200n)
+    expect(stores.journal.logs.get(0)?.length).toBe(201)
+    await node.stop()
+  })
+
+  it("recovers exactly the acknowledged state after a restart, from journal and from snapshots", async () => {
+    const stores = newStores()
+    const first = await startNode(stores, { ...limits, snapshotEveryEvents: 5 })
+    for (const id of [a0, b0, c1]) await submit(first.processor, open(id))
+    await submit(first.processor, deposit(a0, "d1", 5_000n))
+    for (let index = 0; index < 20; index++) {
+      await submit(first.processor, transfer(`p${index}`, a0, index % 2 === 0 ? b0 : c1, 100n))
+    }
+    await eventually(async () => (await paymentStatus(first.processor, a0, "p19")) === "settled")
+    await first.stop()
+    expect(stores.snapshots.checkpoints.size).toBeGreaterThan(0)
+    const second = await startNode(stores)
+    expect(await balanceOf(second.processor, a0)).toBe(3_000n)
+    expect(await balanceOf(second.processor, b0)).toBe(1_000n)
+    expect(await balanceOf(second.processor, c1)).toBe(1_000n)
+    const retry = await submit(second.processor, deposit(a0, "d1", 5_000n))
+    expect(retry._tag === "Account" && retry.account.balanceMinor).toBe(3_000n)
+    await second.stop()
+  })
+
+  it("answers UNAVAILABLE while the journal is down, loses nothing acknowledged, and resumes", async () => {
+    const stores = newStores()
+    const node = await startNode(stores)
+    await submit(node.processor, open(a0))
+    await submit(node.processor, deposit(a0, "d1", 100n))
+    stores.journal.outage = true
+    const during = await submit(node.processor, deposit(a0, "d2", 50n))
+    expect(during._tag === "Rejection" && during.code).toBe("UNAVAILABLE")
+    expect(node.processor.isReady()).toBe(false)
+    stores.journal.outage = false
+    await eventually(() => node.processor.isReady())
+    expect(await balanceOf(node.processor, a0)).toBe(100n)
+    const retried = await submit(node.processor, deposit(a0, "d2", 50n))
+    expect(retried._tag === "Account" && retried.account.balanceMinor).toBe(150n)
+    await node.stop()
+  })
+
+  it("stops serving a shard whose journal writer was fenced by a newer owner", async () => {
+    const stores = newStores()
+    const node = await startNode(stores)
+    await submit(node.processor, open(a0))
+    // A newer owner opens the shard's writer, as another node taking over would.
+    await Effect.runPromise(Effect.scoped(makeMemoryJournal(stores.journal).openWriter(0)))
+    const stale = await submit(node.processor, deposit(a0, "d1", 1n))
+    expect(stale._tag === "Rejection" && stale.code).toBe("UNAVAILABLE")
+    await eventually(() => !node.processor.isReady())
+    const after = await submit(node.processor, deposit(a0, "d2", 1n))
+    expect(after._tag === "Rejection" && after.code).toBe("UNAVAILABLE")
+    await node.stop()
+  })
+
+  it("answers OVERLOADED beyond the shard's queue bound and changes nothing for those", async () => {
+    const stores = newStores()
+    const node = await startNode(stores, { ...limits, shardQueueDepthMax: 10 })
+    await submit(node.processor, open(a0))
+    const outcomes = await Promise.all(
+      Array.from({ length: 50 }, (_, index) => submit(node.processor, deposit(a0, `d${index}`, 1n))),
+    )
+    const accepted = outcomes.filter((outcome) => outcome._tag === "Account").length
+    const overloaded = outcomes.filter((outcome) => outcome._tag === "Rejection" && outcome.code === "OVERLOADED").length
+    expect(overloaded).toBeGreaterThan(0)
+    expect(accepted + overloaded).toBe(50)
+    expect(await balanceOf(node.processor, a0)).toBe(BigInt(accepted))
+    await node.stop()
+  })
+})
