@@ -3,7 +3,7 @@
  * transfer saga, and is the `Processor` the edges call. In the single-node deployment it owns
  * every shard; the persistence ports it is given decide where state is durable.
  */
-import { Effect, Layer, Context } from "effect"
+import { Context, Effect, Layer } from "effect"
 import type { Command, Transfer } from "../core/commands.ts"
 import { commandAccount } from "../core/commands.ts"
 import { reject } from "../core/errors.ts"
@@ -114,5 +114,7 @@ export const makePaymentNode = (limits: RuntimeLimits) =>
     return processor
   })
 
-export const layerPaymentNode = (limits: RuntimeLimits): Layer.Layer<PaymentNode, never, Journal | SnapshotStore | ShardLeases> =>
+export const layerPaymentNode = (
+  limits: RuntimeLimits,
+): Layer.Layer<PaymentNode, never, Journal | SnapshotStore | ShardLeases> =>
   Layer.effect(PaymentNode)(makePaymentNode(limits))

@@ -9,11 +9,11 @@
 import { Cause, Effect, Exit, Option } from "effect"
 import type { Command } from "../core/commands.ts"
 import { decide } from "../core/decide.ts"
-import { type Rejection, isRejection, reject } from "../core/errors.ts"
+import { isRejection, type Rejection, reject } from "../core/errors.ts"
+import type { JournalRecord } from "../core/events.ts"
 import { applyEvents } from "../core/evolve.ts"
 import type { Entity, Ledger, Payment } from "../core/ledger.ts"
 import { paymentKey } from "../core/ledger.ts"
-import type { JournalRecord } from "../core/events.ts"
 import { JournalFenced } from "../persistence/journal.ts"
 import { type Batch, GroupCommit } from "./group-commit.ts"
 import type { RuntimeLimits } from "./limits.ts"
@@ -149,7 +149,8 @@ export class Shard {
     )
     this.pendingPayments.clear()
     for (const payment of incarnation.ledger.payments.values()) {
-      if (payment.status === "pending") this.pendingPayments.set(paymentKey(payment.tenantId, payment.from, payment.paymentId), payment)
+      if (payment.status === "pending")
+        this.pendingPayments.set(paymentKey(payment.tenantId, payment.from, payment.paymentId), payment)
     }
     this.status = "serving"
     this.onServing(this)
@@ -205,9 +206,11 @@ export class Shard {
       Effect.logError("shard fenced; no longer serving it").pipe(
         Effect.annotateLogs({ shard: this.shard, why }),
         Effect.andThen(this.dropIncarnation(why)),
-        Effect.andThen(Effect.sync(() => {
-          if (this.status !== "stopped") this.status = "fenced"
-        })),
+        Effect.andThen(
+          Effect.sync(() => {
+            if (this.status !== "stopped") this.status = "fenced"
+          }),
+        ),
       ),
     )
   }

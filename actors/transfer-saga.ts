@@ -9,7 +9,7 @@
 import type { Command } from "../core/commands.ts"
 import { type ErrorCode, isRejection } from "../core/errors.ts"
 import type { DeclineReason } from "../core/events.ts"
-import { paymentKey, type Payment } from "../core/ledger.ts"
+import { type Payment, paymentKey } from "../core/ledger.ts"
 import type { RuntimeLimits } from "./limits.ts"
 import type { Outcome } from "./processor.ts"
 

@@ -91,7 +91,9 @@ const decideTransfer = (view: LedgerView, command: Transfer): Decision => {
   const previous = view.payment(command.tenantId, command.from, command.paymentId)
   if (previous !== undefined) {
     const same =
-      previous.to === command.to && previous.amountMinor === command.amountMinor && previous.currency === command.currency
+      previous.to === command.to &&
+      previous.amountMinor === command.amountMinor &&
+      previous.currency === command.currency
     return same ? [] : reject("IDEMPOTENCY_CONFLICT", `payment ${command.paymentId} was made with other fields`)
   }
   if (command.from === command.to) return reject("INVALID_REQUEST", "a transfer needs two different accounts")

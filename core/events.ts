@@ -4,7 +4,7 @@
  * timestamp) and is encoded to JSON with amounts as decimal strings of minor units.
  */
 import { Schema } from "effect"
-import { AccountId, PaymentId, TenantId } from "./ids.ts"
+import { AccountId, TenantId } from "./ids.ts"
 import type { Currency } from "./money.ts"
 
 export const eventSchemaVersion = 1

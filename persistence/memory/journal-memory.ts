@@ -4,7 +4,7 @@
  */
 import { Effect, Layer } from "effect"
 import type { JournalRecord } from "../../core/events.ts"
-import { Journal, JournalFenced, type JournalEntry, JournalUnavailable } from "../journal.ts"
+import { Journal, type JournalEntry, JournalFenced, JournalUnavailable } from "../journal.ts"
 
 export interface MemoryJournalControl {
   /** While true, every append and replay fails with JournalUnavailable. */

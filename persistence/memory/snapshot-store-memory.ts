@@ -2,9 +2,15 @@
  * In-memory SnapshotStore for unit tests, with the epoch fencing of the durable adapters.
  */
 import { Effect, Layer } from "effect"
-import { entityKey } from "../../core/ledger.ts"
 import type { Entity } from "../../core/ledger.ts"
-import { type ShardCheckpoint, type ShardSnapshot, SnapshotFenced, SnapshotStore, SnapshotUnavailable } from "../snapshot-store.ts"
+import { entityKey } from "../../core/ledger.ts"
+import {
+  type ShardCheckpoint,
+  type ShardSnapshot,
+  SnapshotFenced,
+  SnapshotStore,
+  SnapshotUnavailable,
+} from "../snapshot-store.ts"
 
 export interface MemorySnapshotControl {
   outage: boolean

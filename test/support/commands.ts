@@ -2,7 +2,7 @@
  * Builders of validated commands and a promise wrapper around the Processor's callbacks, for
  * tests that drive the runtime directly.
  */
-import type { Processor, Outcome } from "../../actors/processor.ts"
+import type { Outcome, Processor } from "../../actors/processor.ts"
 import type { Command } from "../../core/commands.ts"
 import { type AccountId, type DepositId, type PaymentId, shardOf, type TenantId } from "../../core/ids.ts"
 import type { Currency } from "../../core/money.ts"
@@ -27,7 +27,13 @@ export const deposit = (accountId: string, depositId: string, amountMinor: bigin
   currency: currency as Currency,
 })
 
-export const transfer = (paymentId: string, from: string, to: string, amountMinor: bigint, currency = "USD"): Command => ({
+export const transfer = (
+  paymentId: string,
+  from: string,
+  to: string,
+  amountMinor: bigint,
+  currency = "USD",
+): Command => ({
   _tag: "Transfer",
   ...meta(),
   paymentId: paymentId as PaymentId,

@@ -8,18 +8,37 @@ import { defaultRuntimeLimits, type RuntimeLimits } from "../../actors/limits.ts
 import { makePaymentNode } from "../../actors/node.ts"
 import type { Outcome, Processor } from "../../actors/processor.ts"
 import { Journal } from "../../persistence/journal.ts"
-import { makeMemoryJournal, type MemoryJournalControl, newMemoryJournalControl } from "../../persistence/memory/journal-memory.ts"
+import {
+  type MemoryJournalControl,
+  makeMemoryJournal,
+  newMemoryJournalControl,
+} from "../../persistence/memory/journal-memory.ts"
 import { makeMemoryShardLeases } from "../../persistence/memory/shard-leases-memory.ts"
 import {
-  makeMemorySnapshotStore,
   type MemorySnapshotControl,
+  makeMemorySnapshotStore,
   newMemorySnapshotControl,
 } from "../../persistence/memory/snapshot-store-memory.ts"
 import { ShardLeases } from "../../persistence/shard-leases.ts"
 import { SnapshotStore } from "../../persistence/snapshot-store.ts"
-import { accountInShard, deposit, eventually, getAccount, getPayment, open, submit, transfer } from "../support/commands.ts"
+import {
+  accountInShard,
+  deposit,
+  eventually,
+  getAccount,
+  getPayment,
+  open,
+  submit,
+  transfer,
+} from "../support/commands.ts"
 
-const limits: RuntimeLimits = { ...defaultRuntimeLimits, shardCount: 4, rebuildRetryDelayMs: 20, sagaRetryDelayMs: 10, sagaSweepIntervalMs: 50 }
+const limits: RuntimeLimits = {
+  ...defaultRuntimeLimits,
+  shardCount: 4,
+  rebuildRetryDelayMs: 20,
+  sagaRetryDelayMs: 10,
+  sagaSweepIntervalMs: 50,
+}
 
 interface Stores {
   readonly journal: MemoryJournalControl
@@ -41,7 +60,9 @@ const startNode = async (stores: Stores, nodeLimits: RuntimeLimits = limits) => 
     Layer.succeed(SnapshotStore)(makeMemorySnapshotStore(stores.snapshots)),
     Layer.succeed(ShardLeases)(stores.leases),
   )
-  const processor = await Effect.runPromise(makePaymentNode(nodeLimits).pipe(Effect.provide(layer), Scope.provide(scope)))
+  const processor = await Effect.runPromise(
+    makePaymentNode(nodeLimits).pipe(Effect.provide(layer), Scope.provide(scope)),
+  )
   return { processor, stop: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
 }
 
@@ -160,7 +181,9 @@ describe("PaymentNode", () => {
       Array.from({ length: 50 }, (_, index) => submit(node.processor, deposit(a0, `d${index}`, 1n))),
     )
     const accepted = outcomes.filter((outcome) => outcome._tag === "Account").length
-    const overloaded = outcomes.filter((outcome) => outcome._tag === "Rejection" && outcome.code === "OVERLOADED").length
+    const overloaded = outcomes.filter(
+      (outcome) => outcome._tag === "Rejection" && outcome.code === "OVERLOADED",
+    ).length
     expect(overloaded).toBeGreaterThan(0)
     expect(accepted + overloaded).toBe(50)
     expect(await balanceOf(node.processor, a0)).toBe(BigInt(accepted))

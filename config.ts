@@ -1,0 +1,141 @@
+/**
+ * The node's configuration, read once from the environment at start. Every value has a default
+ * that points at the embedded mode or the local stack; an invalid value stops the node with a
+ * message that names the variable.
+ */
+import { hostname } from "node:os"
+import { Config, Effect, Schema } from "effect"
+import { defaultRuntimeLimits, type RuntimeLimits } from "./actors/limits.ts"
+
+export type Mode = "embedded" | "aws"
+
+export interface TenantKey {
+  readonly tenantId: string
+  readonly apiKey: string
+}
+
+export interface NodeConfig {
+  readonly mode: Mode
+  readonly port: number
+  readonly dataDir: string
+  readonly nodeId: string
+  readonly tenants: ReadonlyArray<TenantKey>
+  readonly limits: RuntimeLimits
+  readonly edge: {
+    readonly payloadBytesMax: number
+    readonly wsInFlightMax: number
+    readonly wsBackpressureBytesMax: number
+    readonly httpInFlightMax: number
+  }
+  readonly kafka: {
+    readonly brokers: ReadonlyArray<string>
+    readonly topic: string
+    readonly replicationFactor: number
+    readonly requestTimeoutMs: number
+  }
+  readonly dynamodb: { readonly endpoint: string | undefined; readonly region: string; readonly tablePrefix: string }
+  readonly redis: { readonly url: string; readonly keyPrefix: string; readonly leaseTtlMs: number }
+}
+
+/** The development tenant that embedded mode has when TENANTS is not set. */
+const demoTenant: TenantKey = { tenantId: "demo", apiKey: "demo-key" }
+
+const tenantIdPattern = /^[A-Za-z0-9_-]{1,64}$/
+
+/** TENANTS is a comma-separated list of `tenantId:apiKey` pairs. */
+const parseTenants = (text: string): ReadonlyArray<TenantKey> | string => {
+  const tenants: Array<TenantKey> = []
+  for (const pair of text
+    .split(",")
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0)) {
+    const separator = pair.indexOf(":")
+    const tenantId = pair.slice(0, separator)
+    const apiKey = pair.slice(separator + 1)
+    if (separator <= 0 || apiKey.length < 8)
+      return `"${pair}" is not tenantId:apiKey with a key of 8 or more characters`
+    if (!tenantIdPattern.test(tenantId)) return `tenant id "${tenantId}" must be 1-64 of [A-Za-z0-9_-]`
+    if (tenants.some((tenant) => tenant.apiKey === apiKey || tenant.tenantId === tenantId)) {
+      return `tenant "${tenantId}" or its key appears twice`
+    }
+    tenants.push({ tenantId, apiKey })
+  }
+  return tenants
+}
+
+const PositiveInt = Schema.Int.check(Schema.isGreaterThan(0))
+
+const positiveInt = (name: string, fallback: number): Config.Config<number> =>
+  Config.schema(PositiveInt, name).pipe(Config.withDefault(fallback))
+
+/** A configuration problem found after parsing, reported with the variable it concerns. */
+export class InvalidConfig extends Schema.TaggedError<InvalidConfig>()("InvalidConfig", {
+  message: Schema.String,
+}) {}
+
+const limitsConfig = Config.all({
+  shardCount: positiveInt("SHARD_COUNT", defaultRuntimeLimits.shardCount),
+  shardQueueDepthMax: positiveInt("SHARD_QUEUE_DEPTH_MAX", defaultRuntimeLimits.shardQueueDepthMax),
+  batchRecordsMax: positiveInt("BATCH_RECORDS_MAX", defaultRuntimeLimits.batchRecordsMax),
+  snapshotEveryEvents: positiveInt("SNAPSHOT_EVERY_EVENTS", defaultRuntimeLimits.snapshotEveryEvents),
+  snapshotIntervalMs: positiveInt("SNAPSHOT_INTERVAL_MS", defaultRuntimeLimits.snapshotIntervalMs),
+  snapshotDirtyEntitiesMax: positiveInt("SNAPSHOT_DIRTY_ENTITIES_MAX", defaultRuntimeLimits.snapshotDirtyEntitiesMax),
+  sagaStepsInFlightMax: positiveInt("SAGA_STEPS_IN_FLIGHT_MAX", defaultRuntimeLimits.sagaStepsInFlightMax),
+  sagaSweepIntervalMs: positiveInt("SAGA_SWEEP_INTERVAL_MS", defaultRuntimeLimits.sagaSweepIntervalMs),
+  sagaRetryDelayMs: positiveInt("SAGA_RETRY_DELAY_MS", defaultRuntimeLimits.sagaRetryDelayMs),
+  rebuildRetryDelayMs: positiveInt("REBUILD_RETRY_DELAY_MS", defaultRuntimeLimits.rebuildRetryDelayMs),
+})
+
+export const nodeConfig = Effect.gen(function* () {
+  const mode = yield* Config.Literals(["embedded", "aws"], "MODE").pipe(Config.withDefault("embedded" as const))
+  const tenantsText = yield* Config.String("TENANTS").pipe(Config.option)
+  const tenants =
+    tenantsText._tag === "Some"
+      ? parseTenants(tenantsText.value)
+      : mode === "embedded"
+        ? [demoTenant]
+        : "is required in aws mode (tenantId:apiKey,...)"
+  if (typeof tenants === "string") return yield* new InvalidConfig({ message: `TENANTS ${tenants}` })
+  const config: NodeConfig = {
+    mode,
+    tenants,
+    port: yield* Config.Port("PORT").pipe(Config.withDefault(8080)),
+    dataDir: yield* Config.String("DATA_DIR").pipe(Config.withDefault("./data")),
+    nodeId: yield* Config.String("NODE_ID").pipe(Config.withDefault(hostname())),
+    limits: yield* limitsConfig,
+    edge: yield* Config.all({
+      payloadBytesMax: positiveInt("PAYLOAD_BYTES_MAX", 64 * 1024),
+      wsInFlightMax: positiveInt("WS_IN_FLIGHT_MAX", 1024),
+      wsBackpressureBytesMax: positiveInt("WS_BACKPRESSURE_BYTES_MAX", 1024 * 1024),
+      httpInFlightMax: positiveInt("HTTP_IN_FLIGHT_MAX", 4096),
+    }),
+    kafka: yield* Config.all({
+      brokers: Config.String("KAFKA_BROKERS").pipe(
+        Config.withDefault("127.0.0.1:19092"),
+        Config.map((text) =>
+          text
+            .split(",")
+            .map((broker) => broker.trim())
+            .filter((broker) => broker.length > 0),
+        ),
+      ),
+      topic: Config.String("KAFKA_TOPIC").pipe(Config.withDefault("payments-journal")),
+      replicationFactor: positiveInt("KAFKA_REPLICATION_FACTOR", 1),
+      requestTimeoutMs: positiveInt("KAFKA_REQUEST_TIMEOUT_MS", 5_000),
+    }),
+    dynamodb: yield* Config.all({
+      endpoint: Config.String("DYNAMODB_ENDPOINT").pipe(
+        Config.withDefault(mode === "aws" ? "http://127.0.0.1:18000" : ""),
+        Config.map((text) => (text === "" ? undefined : text)),
+      ),
+      region: Config.String("AWS_REGION").pipe(Config.withDefault("us-east-1")),
+      tablePrefix: Config.String("DYNAMODB_TABLE_PREFIX").pipe(Config.withDefault("payments")),
+    }),
+    redis: yield* Config.all({
+      url: Config.String("REDIS_URL").pipe(Config.withDefault("redis://127.0.0.1:16379")),
+      keyPrefix: Config.String("REDIS_KEY_PREFIX").pipe(Config.withDefault("payments")),
+      leaseTtlMs: positiveInt("LEASE_TTL_MS", 10_000),
+    }),
+  }
+  return config
+})

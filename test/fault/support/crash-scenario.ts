@@ -1,0 +1,222 @@
+/**
+ * The crash scenario both modes run: a node under a stream of transfers and deposits over
+ * WebSocket is killed with SIGKILL at random moments; after each restart the unacknowledged
+ * requests are retried with their idempotency keys. At the end every acknowledged request must be
+ * present exactly once with the answer it got, every balance must equal its deposits plus credits
+ * minus debits, and the total must equal the deposits.
+ */
+import { expect } from "vitest"
+import { startNodeProcess } from "../../support/node-process.ts"
+import { type Answer, WsClient } from "../../support/ws-client.ts"
+
+interface TransferRequest {
+  readonly paymentId: string
+  readonly from: string
+  readonly to: string
+  readonly amountMinor: bigint
+}
+interface DepositRequest {
+  readonly depositId: string
+  readonly accountId: string
+  readonly amountMinor: bigint
+}
+
+const accountCount = 12
+const accounts = Array.from({ length: accountCount }, (_, index) => `acct-${index}`)
+const initialMinor = 100_000n
+const decimal = (minor: bigint) => `${minor / 100n}.${(minor % 100n).toString().padStart(2, "0")}`
+const minorOf = (text: string) => {
+  const [units = "0", cents = "00"] = text.split(".")
+  return BigInt(units) * 100n + BigInt(cents.padEnd(2, "0"))
+}
+const pick = <T>(items: ReadonlyArray<T>): T => items[Math.floor(Math.random() * items.length)] as T
+
+export interface CrashScenarioOptions {
+  readonly env: Record<string, string>
+  readonly apiKey: string
+  readonly rounds: number
+  readonly streamMsMin: number
+  readonly streamMsMax: number
+  readonly inFlightMax: number
+}
+
+export const runCrashScenario = async (
+  options: CrashScenarioOptions,
+): Promise<{ acknowledged: number; rounds: number }> => {
+  const transfers = new Map<string, TransferRequest>()
+  const deposits = new Map<string, DepositRequest>()
+  /** Answers received: the status of each acknowledged transfer, and the set of acknowledged deposits. */
+  const transferAnswers = new Map<string, string>()
+  const depositsAcknowledged = new Set<string>()
+  let sequence = 0
+
+  const sendTransfer = (client: WsClient, request: TransferRequest) =>
+    client
+      .request("transfer", {
+        paymentId: request.paymentId,
+        from: request.from,
+        to: request.to,
+        amount: decimal(request.amountMinor),
+        currency: "USD",
+      })
+      .then((answer) => recordTransfer(request, answer))
+  const recordTransfer = (request: TransferRequest, answer: Answer) => {
+    if (!answer.ok) {
+      // Only the codes that mean "not now" are allowed; they change nothing and are retried later.
+      expect(["UNAVAILABLE", "OVERLOADED"]).toContain(answer.error?.code)
+      return
+    }
+    expect(answer.payment?.amount).toBe(decimal(request.amountMinor))
+    const status = answer.payment?.status as string
+    const earlier = transferAnswers.get(request.paymentId)
+    if (earlier === "declined") expect(status).toBe("declined")
+    if (earlier === "settled") expect(status).toBe("settled")
+    transferAnswers.set(request.paymentId, status)
+  }
+  const sendDeposit = (client: WsClient, request: DepositRequest) =>
+    client
+      .request("deposit", {
+        depositId: request.depositId,
+        accountId: request.accountId,
+        amount: decimal(request.amountMinor),
+        currency: "USD",
+      })
+      .then((answer) => {
+        if (!answer.ok) {
+          expect(["UNAVAILABLE", "OVERLOADED"]).toContain(answer.error?.code)
+          return
+        }
+        depositsAcknowledged.add(request.depositId)
+      })
+  const ignoreClosed = (promise: Promise<void>) => promise.catch(() => undefined)
+
+  const retryUnacknowledged = async (client: WsClient) => {
+    const work: Array<Promise<void>> = []
+    for (const request of transfers.values()) {
+      if (!transferAnswers.has(request.paymentId)) work.push(sendTransfer(client, request))
+    }
+    for (const request of deposits.values()) {
+      if (!depositsAcknowledged.has(request.depositId)) work.push(sendDeposit(client, request))
+    }
+    await Promise.all(work)
+  }
+
+  const stream = async (client: WsClient, durationMs: number) => {
+    const deadline = Date.now() + durationMs
+    const inFlight = new Set<Promise<void>>()
+    while (Date.now() < deadline && !client.isClosed) {
+      if (inFlight.size >= options.inFlightMax) {
+        await Promise.race(inFlight)
+        continue
+      }
+      sequence++
+      let work: Promise<void>
+      if (sequence % 10 === 0) {
+        const request = { depositId: `dep-${sequence}`, accountId: pick(accounts), amountMinor: 1_000n }
+        deposits.set(request.depositId, request)
+        work = ignoreClosed(sendDeposit(client, request))
+      } else {
+        const from = pick(accounts)
+        const to = pick(accounts.filter((account) => account !== from))
+        const request = {
+          paymentId: `pay-${sequence}`,
+          from,
+          to,
+          amountMinor: BigInt(1 + Math.floor(Math.random() * 20_000)),
+        }
+        transfers.set(request.paymentId, request)
+        work = ignoreClosed(sendTransfer(client, request))
+      }
+      inFlight.add(work)
+      void work.finally(() => inFlight.delete(work))
+    }
+  }
+
+  for (let round = 0; round <= options.rounds; round++) {
+    const node = await startNodeProcess(options.env)
+    try {
+      const client = await WsClient.connect(node.port, options.apiKey)
+      if (round === 0) {
+        for (const accountId of accounts) {
+          const opened = await client.request("openAccount", { accountId, currency: "USD" })
+          expect(opened.ok).toBe(true)
+          const request = { depositId: `init-${accountId}`, accountId, amountMinor: initialMinor }
+          deposits.set(request.depositId, request)
+          await sendDeposit(client, request)
+        }
+      }
+      await retryUnacknowledged(client)
+      if (round === options.rounds) {
+        await verify(client)
+        client.close()
+        break
+      }
+      const durationMs = options.streamMsMin + Math.random() * (options.streamMsMax - options.streamMsMin)
+      const killAt = setTimeout(() => void node.kill("SIGKILL"), durationMs * (0.3 + Math.random() * 0.7))
+      await stream(client, durationMs)
+      clearTimeout(killAt)
+      await node.kill("SIGKILL")
+    } catch (error) {
+      await node.kill("SIGKILL")
+      throw new Error(`round ${round}: ${String(error)}\n--- node output ---\n${node.output()}`)
+    } finally {
+      await node.kill("SIGKILL")
+    }
+  }
+
+  async function verify(client: WsClient) {
+    // Every transfer was acknowledged by now (retries); wait for cross-shard ones to settle.
+    expect(transferAnswers.size).toBe(transfers.size)
+    expect(depositsAcknowledged.size).toBe(deposits.size)
+    const finalStatus = new Map<string, string>()
+    for (const request of transfers.values()) {
+      for (let attempt = 0; ; attempt++) {
+        const answer = await client.request("getPayment", { accountId: request.from, paymentId: request.paymentId })
+        expect(answer.ok).toBe(true)
+        expect(answer.payment?.amount).toBe(decimal(request.amountMinor))
+        expect(answer.payment?.to).toBe(request.to)
+        const status = answer.payment?.status as string
+        if (status !== "pending") {
+          finalStatus.set(request.paymentId, status)
+          break
+        }
+        if (attempt > 500) throw new Error(`payment ${request.paymentId} still pending`)
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+      const acknowledged = transferAnswers.get(request.paymentId)
+      if (acknowledged !== "pending") expect(finalStatus.get(request.paymentId)).toBe(acknowledged)
+    }
+    const expected = new Map(accounts.map((accountId) => [accountId, 0n]))
+    for (const request of deposits.values()) {
+      expected.set(request.accountId, (expected.get(request.accountId) ?? 0n) + request.amountMinor)
+    }
+    for (const request of transfers.values()) {
+      if (finalStatus.get(request.paymentId) !== "settled") continue
+      expected.set(request.from, (expected.get(request.from) ?? 0n) - request.amountMinor)
+      expected.set(request.to, (expected.get(request.to) ?? 0n) + request.amountMinor)
+    }
+    let total = 0n
+    for (const accountId of accounts) {
+      const answer = await client.request("getAccount", { accountId })
+      const balance = minorOf(answer.account?.balance as string)
+      expect({ accountId, balance }).toEqual({ accountId, balance: expected.get(accountId) })
+      expect(balance).toBeGreaterThanOrEqual(0n)
+      total += balance
+    }
+    const deposited = [...deposits.values()].reduce((sum, request) => sum + request.amountMinor, 0n)
+    expect(total).toBe(deposited)
+    // A retry of any acknowledged request returns its original outcome and changes nothing.
+    for (const request of [...transfers.values()].slice(0, 50)) {
+      const answer = await client.request("transfer", {
+        paymentId: request.paymentId,
+        from: request.from,
+        to: request.to,
+        amount: decimal(request.amountMinor),
+        currency: "USD",
+      })
+      expect(answer.payment?.status).toBe(finalStatus.get(request.paymentId))
+    }
+  }
+
+  return { acknowledged: transferAnswers.size, rounds: options.rounds }
+}

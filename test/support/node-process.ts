@@ -1,0 +1,64 @@
+/**
+ * Runs the product as a real process (the same entry point as `npm start`) for end-to-end and
+ * crash tests: on a free loopback port, with its own data directory, killable with any signal.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import { createServer } from "node:net"
+import { fileURLToPath } from "node:url"
+
+const root = fileURLToPath(new URL("../..", import.meta.url))
+
+export const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      server.close(() =>
+        typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port")),
+      )
+    })
+  })
+
+export interface NodeProcess {
+  readonly port: number
+  readonly child: ChildProcess
+  /** Everything the process wrote, for the failure message of a test. */
+  readonly output: () => string
+  readonly kill: (signal?: NodeJS.Signals) => Promise<void>
+}
+
+export const startNodeProcess = async (env: Record<string, string>, readyTimeoutMs = 60_000): Promise<NodeProcess> => {
+  const port = await freePort()
+  const child = spawn(process.execPath, ["--import", "tsx", "main.ts"], {
+    cwd: root,
+    env: { ...process.env, ...env, PORT: String(port) },
+    stdio: ["ignore", "pipe", "pipe"],
+  })
+  let output = ""
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-20_000)
+  }
+  child.stdout?.on("data", keep)
+  child.stderr?.on("data", keep)
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
+  const kill = async (signal: NodeJS.Signals = "SIGKILL") => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+    await exited
+  }
+  const deadline = Date.now() + readyTimeoutMs
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`node exited with ${child.exitCode}:\n${output}`)
+    const ready = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+      (response) => response.status === 200,
+      () => false,
+    )
+    if (ready) break
+    if (Date.now() > deadline) {
+      await kill()
+      throw new Error(`node not ready in ${readyTimeoutMs} ms:\n${output}`)
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  return { port, child, output: () => output, kill }
+}
