@@ -27,7 +27,12 @@ export const depositRecord = (accountId: string, sequence: number, amountMinor: 
   return { events: [event] }
 }
 
-export const accountEntity = (accountId: string, balanceMinor: bigint, sequence: number, tenantId = tenant): Entity => ({
+export const accountEntity = (
+  accountId: string,
+  balanceMinor: bigint,
+  sequence: number,
+  tenantId = tenant,
+): Entity => ({
   kind: "account",
   value: {
     tenantId,

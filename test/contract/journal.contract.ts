@@ -2,7 +2,7 @@
  * The contract every Journal adapter passes (memory, LMDB, Kafka): ordered durable appends,
  * replay from an offset, independent shards, and fencing of a stale writer.
  */
-import { Effect, type Layer, Scope } from "effect"
+import { Effect, type Layer, type Scope } from "effect"
 import { describe, expect, it } from "vitest"
 import type { JournalRecord } from "../../core/events.ts"
 import { Journal, type JournalEntry } from "../../persistence/journal.ts"
@@ -101,7 +101,9 @@ export const journalContract = (
           Effect.gen(function* () {
             const journal = yield* Journal
             const writer = yield* journal.openWriter(1)
-            const batch = Array.from({ length: 500 }, (_, index) => depositRecord("acc-9", index + 2, BigInt(index + 1)))
+            const batch = Array.from({ length: 500 }, (_, index) =>
+              depositRecord("acc-9", index + 2, BigInt(index + 1)),
+            )
             yield* writer.append(batch)
             const all = yield* collect(1, 0)
             expect(all.entries.map((entry) => entry.record)).toEqual(batch)

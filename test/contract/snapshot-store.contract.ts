@@ -4,8 +4,8 @@
  */
 import { Effect, type Layer } from "effect"
 import { describe, expect, it } from "vitest"
-import { entityKey } from "../../core/ledger.ts"
 import type { Entity } from "../../core/ledger.ts"
+import { entityKey } from "../../core/ledger.ts"
 import { SnapshotStore } from "../../persistence/snapshot-store.ts"
 import { accountEntity, creditEntity, otherTenant, paymentEntity } from "./fixtures.ts"
 
