@@ -16,6 +16,7 @@ export interface TenantKey {
 
 export interface NodeConfig {
   readonly mode: Mode
+  readonly host: string
   readonly port: number
   readonly dataDir: string
   readonly nodeId: string
@@ -99,6 +100,8 @@ export const nodeConfig = Effect.gen(function* () {
   const config: NodeConfig = {
     mode,
     tenants,
+    // A development node listens on loopback only; a production node (aws mode, in a pod) on every interface.
+    host: yield* Config.String("HOST").pipe(Config.withDefault(mode === "embedded" ? "127.0.0.1" : "0.0.0.0")),
     port: yield* Config.Port("PORT").pipe(Config.withDefault(8080)),
     dataDir: yield* Config.String("DATA_DIR").pipe(Config.withDefault("./data")),
     nodeId: yield* Config.String("NODE_ID").pipe(Config.withDefault(hostname())),

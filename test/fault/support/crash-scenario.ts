@@ -90,15 +90,21 @@ export const runCrashScenario = async (
       })
   const ignoreClosed = (promise: Promise<void>) => promise.catch(() => undefined)
 
+  /** Retries until every request sent so far is acknowledged; "not now" answers are retried after a pause. */
   const retryUnacknowledged = async (client: WsClient) => {
-    const work: Array<Promise<void>> = []
-    for (const request of transfers.values()) {
-      if (!transferAnswers.has(request.paymentId)) work.push(sendTransfer(client, request))
+    for (let attempt = 0; attempt < 200; attempt++) {
+      const work: Array<Promise<void>> = []
+      for (const request of transfers.values()) {
+        if (!transferAnswers.has(request.paymentId)) work.push(sendTransfer(client, request))
+      }
+      for (const request of deposits.values()) {
+        if (!depositsAcknowledged.has(request.depositId)) work.push(sendDeposit(client, request))
+      }
+      if (work.length === 0) return
+      await Promise.all(work)
+      await new Promise((resolve) => setTimeout(resolve, 50))
     }
-    for (const request of deposits.values()) {
-      if (!depositsAcknowledged.has(request.depositId)) work.push(sendDeposit(client, request))
-    }
-    await Promise.all(work)
+    throw new Error("requests still unacknowledged after 200 retries")
   }
 
   const stream = async (client: WsClient, durationMs: number) => {
