@@ -4,7 +4,7 @@
  * whose latencies are measured from each request's intended send time, so queueing delay is not
  * hidden. Prints throughput and p50/p99/p99.9 with the machine. Usage:
  *   npm run bench:quick [-- --modes embedded,aws --seconds 5 --rate 2000]
- * aws mode starts the local stack (Kafka, DynamoDB Local, Redis) if it is not up.
+ * aws mode starts the local stack (Kafka, the DynamoDB API server, Redis) if it is not up.
  */
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"

@@ -32,7 +32,7 @@ export const startNodeProcess = async (env: Record<string, string>, readyTimeout
   const port = await freePort()
   const child = spawn(process.execPath, ["--import", "tsx", "main.ts"], {
     cwd: root,
-    env: { ...process.env, ...env, PORT: String(port) },
+    env: { ...process.env, HOST: "127.0.0.1", ...env, PORT: String(port) },
     stdio: ["ignore", "pipe", "pipe"],
   })
   let output = ""
