@@ -1,0 +1,18 @@
+/**
+ * What the WebSocket and HTTP edges of one server share: the processor, the authenticator, the
+ * configured limits, and the counts of requests in flight (bounded by the limits, and what a
+ * graceful close waits for).
+ */
+import type { Processor } from "../actors/processor.ts"
+import type { NodeConfig } from "../config.ts"
+import type { Authenticator } from "./auth.ts"
+
+export interface EdgeState {
+  readonly processor: Processor
+  readonly authenticate: Authenticator
+  readonly edge: NodeConfig["edge"]
+  /** HTTP requests accepted and not yet answered or aborted; at most `edge.httpInFlightMax`. */
+  httpInFlight: number
+  /** WebSocket requests handed to the processor and not yet answered, over all sockets. */
+  wsInFlight: number
+}

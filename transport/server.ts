@@ -1,0 +1,94 @@
+/**
+ * The ingress server: WebSocket and HTTP on one port, over the node's Processor. `startServer`
+ * is the plain API; `serverResource` wraps it for the Effect composition root so the server is
+ * closed with the scope.
+ */
+import { Effect, Schema, type Scope } from "effect"
+import type { Processor } from "../actors/processor.ts"
+import type { NodeConfig, TenantKey } from "../config.ts"
+import { makeAuthenticator } from "./auth.ts"
+import type { EdgeState } from "./edge-state.ts"
+import { registerHttpRoutes } from "./http-routes.ts"
+import { App, closeApp, closeListenSocket, listenPort } from "./uws.ts"
+import { makeWsBehavior } from "./ws-endpoint.ts"
+
+export interface ServerOptions {
+  readonly host: string
+  readonly port: number
+  readonly processor: Processor
+  readonly tenants: ReadonlyArray<TenantKey>
+  readonly edge: NodeConfig["edge"]
+  /** How long `close` waits for requests in flight to be answered before closing sockets; default 2000. */
+  readonly drainTimeoutMs?: number
+}
+
+export interface ServerHandle {
+  /** The port listened on (the ephemeral one chosen when asked for port 0). */
+  readonly port: number
+  /** Stops listening, lets requests in flight be answered (up to the drain timeout), then closes every socket. */
+  readonly close: () => Promise<void>
+}
+
+export class ServerStartFailed extends Schema.TaggedError<ServerStartFailed>()("ServerStartFailed", {
+  host: Schema.String,
+  port: Schema.Number,
+  message: Schema.String,
+}) {}
+
+const drainPollMs = 10
+
+const waitForDrain = async (state: EdgeState, timeoutMs: number): Promise<void> => {
+  const deadline = Date.now() + timeoutMs
+  while (state.httpInFlight + state.wsInFlight > 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, drainPollMs))
+  }
+}
+
+export const startServer = (options: ServerOptions): Promise<ServerHandle> =>
+  new Promise((resolve, reject) => {
+    const state: EdgeState = {
+      processor: options.processor,
+      authenticate: makeAuthenticator(options.tenants),
+      edge: options.edge,
+      httpInFlight: 0,
+      wsInFlight: 0,
+    }
+    const app = App()
+    app.ws("/v1/ws", makeWsBehavior(state))
+    registerHttpRoutes(app, state)
+    app.listen(options.host, options.port, (listenSocket) => {
+      if (listenSocket === false) {
+        closeApp(app)
+        reject(new Error(`cannot listen on ${options.host}:${options.port}`))
+        return
+      }
+      let closing: Promise<void> | undefined
+      const close = async () => {
+        closeListenSocket(listenSocket)
+        await waitForDrain(state, options.drainTimeoutMs ?? 2_000)
+        closeApp(app)
+      }
+      resolve({
+        port: listenPort(listenSocket),
+        close: () => {
+          closing ??= close()
+          return closing
+        },
+      })
+    })
+  })
+
+/** The server as a scoped resource: started on acquisition, closed when the scope closes. */
+export const serverResource = (options: ServerOptions): Effect.Effect<ServerHandle, ServerStartFailed, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.tryPromise({
+      try: () => startServer(options),
+      catch: (cause) =>
+        new ServerStartFailed({
+          host: options.host,
+          port: options.port,
+          message: cause instanceof Error ? cause.message : String(cause),
+        }),
+    }),
+    (handle) => Effect.promise(() => handle.close()),
+  )

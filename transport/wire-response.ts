@@ -1,0 +1,105 @@
+/**
+ * Encodes answers for the wire: accounts and payments with amounts as decimal strings in major
+ * units, WebSocket answers `{ reqId, ok, ... }`, HTTP bodies, and the HTTP status of each error code.
+ */
+import type { Outcome } from "../actors/processor.ts"
+import type { ErrorCode } from "../core/errors.ts"
+import type { Account, Payment } from "../core/ledger.ts"
+import { formatAmount } from "../core/money.ts"
+import type { RequestId } from "./wire-request.ts"
+
+export interface WireAccount {
+  readonly accountId: string
+  readonly currency: string
+  readonly balance: string
+  readonly available: string
+  readonly floor: string
+  readonly status: string
+}
+
+export interface WirePayment {
+  readonly paymentId: string
+  readonly from: string
+  readonly to: string
+  readonly amount: string
+  readonly currency: string
+  readonly status: string
+  readonly createdAt: string
+  readonly reason?: string
+}
+
+export const encodeAccount = (account: Account): WireAccount => {
+  const balance = formatAmount(account.balanceMinor, account.currency)
+  return {
+    accountId: account.accountId,
+    currency: account.currency,
+    balance,
+    // No holds exist yet, so everything in the balance is available; holds will subtract here.
+    available: balance,
+    floor: formatAmount(account.floorMinor, account.currency),
+    status: account.status,
+  }
+}
+
+export const encodePayment = (payment: Payment): WirePayment => {
+  const wire: WirePayment = {
+    paymentId: payment.paymentId,
+    from: payment.from,
+    to: payment.to,
+    amount: formatAmount(payment.amountMinor, payment.currency),
+    currency: payment.currency,
+    status: payment.status,
+    createdAt: new Date(payment.createdAtMs).toISOString(),
+  }
+  return payment.reason === null ? wire : { ...wire, reason: payment.reason }
+}
+
+/** The error object both channels carry. */
+export interface WireError {
+  readonly code: ErrorCode
+  readonly message: string
+}
+
+/** The WebSocket answer for an outcome of the processor. */
+export const encodeFrameAnswer = (reqId: RequestId, outcome: Outcome): string => {
+  switch (outcome._tag) {
+    case "Account":
+      return JSON.stringify({ reqId, ok: true, account: encodeAccount(outcome.account) })
+    case "Payment":
+      return JSON.stringify({ reqId, ok: true, payment: encodePayment(outcome.payment) })
+    case "Rejection":
+      return encodeFrameError(reqId, outcome.code, outcome.message)
+  }
+}
+
+/** A failed WebSocket answer; without `reqId` when none could be read from the frame. */
+export const encodeFrameError = (reqId: RequestId | undefined, code: ErrorCode, message: string): string =>
+  JSON.stringify(
+    reqId === undefined ? { ok: false, error: { code, message } } : { reqId, ok: false, error: { code, message } },
+  )
+
+/** The HTTP body for a successful outcome: the same object the WebSocket answer carries, without reqId and ok. */
+export const encodeHttpSuccess = (outcome: Exclude<Outcome, { readonly _tag: "Rejection" }>): string =>
+  outcome._tag === "Account"
+    ? JSON.stringify({ account: encodeAccount(outcome.account) })
+    : JSON.stringify({ payment: encodePayment(outcome.payment) })
+
+export const encodeHttpError = (code: ErrorCode, message: string): string =>
+  JSON.stringify({ error: { code, message } })
+
+/** HTTP status lines of the error codes; business outcomes that are not errors are 200. */
+export const httpStatusOf: Readonly<Record<ErrorCode, string>> = {
+  INVALID_REQUEST: "400 Bad Request",
+  UNAUTHORIZED: "401 Unauthorized",
+  UNKNOWN_ACCOUNT: "404 Not Found",
+  UNKNOWN_PAYMENT: "404 Not Found",
+  ACCOUNT_EXISTS: "409 Conflict",
+  CURRENCY_MISMATCH: "422 Unprocessable Entity",
+  INSUFFICIENT_FUNDS: "422 Unprocessable Entity",
+  IDEMPOTENCY_CONFLICT: "422 Unprocessable Entity",
+  PAYLOAD_TOO_LARGE: "413 Payload Too Large",
+  OVERLOADED: "429 Too Many Requests",
+  UNAVAILABLE: "503 Service Unavailable",
+}
+
+export const httpStatusOk = "200 OK"

@@ -1,0 +1,111 @@
+/**
+ * The WebSocket endpoint `/v1/ws`: authenticates at the upgrade, then decodes JSON text frames,
+ * hands them to the processor and answers each with its reqId, many in flight at once.
+ *
+ * Bounds per socket: at most `wsInFlightMax` requests in flight, and no new request is taken
+ * while more than `wsBackpressureBytesMax` of answers wait unread (both answered OVERLOADED at
+ * once, without calling the processor). uWS's own `maxBackpressure` is set well above that soft
+ * limit, with `closeOnBackpressureLimit`, as the hard cap for a client that floods without
+ * reading: a dropped answer would leave the client unable to learn an outcome, so the socket is
+ * closed instead, which every client already treats as "outcome unknown, retry with the same key".
+ * Frames over `payloadBytesMax` make uWS close the socket (`maxPayloadLength`).
+ */
+import type { TenantId } from "../core/ids.ts"
+import { bearerKey } from "./auth.ts"
+import { dispatch } from "./dispatch.ts"
+import type { EdgeState } from "./edge-state.ts"
+import {
+  compressionDisabled,
+  type HttpRequest,
+  type HttpResponse,
+  type SocketContext,
+  type WebSocket,
+  type WebSocketBehavior,
+} from "./uws.ts"
+import { decodeFrame, isInvalidRequest } from "./wire-request.ts"
+import { encodeFrameAnswer, encodeFrameError, encodeHttpError, httpStatusOf } from "./wire-response.ts"
+
+/** Per-socket state, kept by uWS as the socket's user data. */
+interface Connection {
+  readonly tenantId: TenantId
+  inFlight: number
+  /** Set by the close handler: answers that arrive later are dropped, never sent on a dead socket. */
+  closed: boolean
+}
+
+/** Largest answer a request can produce: three ids and a reqId of 128 characters, each JSON-escaped at worst. */
+const answerBytesMax = 4096
+
+/** Seconds without traffic before uWS closes a socket; automatic pings keep healthy idle sockets open. */
+const idleTimeoutSeconds = 120
+
+const refuseUpgrade = (res: HttpResponse, message: string): void => {
+  res
+    .writeStatus(httpStatusOf.UNAUTHORIZED)
+    .writeHeader("content-type", "application/json")
+    .end(encodeHttpError("UNAUTHORIZED", message))
+}
+
+const upgrade = (state: EdgeState, res: HttpResponse, req: HttpRequest, context: SocketContext): void => {
+  // Everything from req must be read here, synchronously: uWS reuses it after this callback returns.
+  const secWebSocketKey = req.getHeader("sec-websocket-key")
+  const secWebSocketProtocol = req.getHeader("sec-websocket-protocol")
+  const secWebSocketExtensions = req.getHeader("sec-websocket-extensions")
+  const apiKey = bearerKey(req.getHeader("authorization")) || (req.getQuery("apiKey") ?? "")
+  const tenantId = state.authenticate(apiKey)
+  if (tenantId === undefined) {
+    refuseUpgrade(res, apiKey === "" ? "an API key is required" : "the API key is not valid")
+    return
+  }
+  const connection: Connection = { tenantId, inFlight: 0, closed: false }
+  res.upgrade(connection, secWebSocketKey, secWebSocketProtocol, secWebSocketExtensions, context)
+}
+
+const message = (state: EdgeState, ws: WebSocket<Connection>, data: ArrayBuffer, isBinary: boolean): void => {
+  if (isBinary) {
+    ws.send(encodeFrameError(undefined, "INVALID_REQUEST", "binary frames are not accepted: send JSON text frames"))
+    return
+  }
+  // uWS validated the text frame as UTF-8; the string is a copy, so nothing refers to `data` afterwards.
+  const request = decodeFrame(Buffer.from(data).toString("utf8"))
+  if (isInvalidRequest(request)) {
+    ws.send(encodeFrameError(request.reqId, "INVALID_REQUEST", request.message))
+    return
+  }
+  const connection = ws.getUserData()
+  if (connection.inFlight >= state.edge.wsInFlightMax) {
+    const text = `more than ${state.edge.wsInFlightMax} requests in flight on this socket`
+    ws.send(encodeFrameError(request.reqId, "OVERLOADED", text))
+    return
+  }
+  if (ws.getBufferedAmount() > state.edge.wsBackpressureBytesMax) {
+    const text = "answers are waiting unread on this socket: read them before sending more"
+    ws.send(encodeFrameError(request.reqId, "OVERLOADED", text))
+    return
+  }
+  connection.inFlight++
+  state.wsInFlight++
+  dispatch(state.processor, connection.tenantId, request.operation, request.traceparent, (outcome) => {
+    connection.inFlight--
+    state.wsInFlight--
+    if (connection.closed) return
+    // Outside the message callback the socket is not corked; corking packs the answer into one write.
+    ws.cork(() => ws.send(encodeFrameAnswer(request.reqId, outcome), false))
+  })
+}
+
+export const makeWsBehavior = (state: EdgeState): WebSocketBehavior<Connection> => ({
+  maxPayloadLength: state.edge.payloadBytesMax,
+  maxBackpressure: state.edge.wsBackpressureBytesMax + state.edge.wsInFlightMax * answerBytesMax,
+  // Typed as a number in this build's declarations; uWS reads it as a flag.
+  closeOnBackpressureLimit: 1,
+  idleTimeout: idleTimeoutSeconds,
+  sendPingsAutomatically: true,
+  maxLifetime: 0,
+  compression: compressionDisabled,
+  upgrade: (res, req, context) => upgrade(state, res, req, context),
+  message: (ws, data, isBinary) => message(state, ws, data, isBinary),
+  close: (ws) => {
+    ws.getUserData().closed = true
+  },
+})
