@@ -62,7 +62,7 @@ const pomFor = (version: string): string => `<?xml version="1.0" encoding="UTF-8
 `
 
 /** Resolves the jars once per version; a marker file says the copy finished, so a killed run is redone. */
-export const resolveKafkaLibraries = (options: KafkaServerOptions): string => {
+export const resolveKafkaLibraries = async (options: KafkaServerOptions): Promise<string> => {
   const libraries = join(options.installDirectory, "libs")
   const marker = join(libraries, ".resolved")
   if (existsSync(marker)) return libraries
@@ -70,7 +70,7 @@ export const resolveKafkaLibraries = (options: KafkaServerOptions): string => {
   ensureDirectory(options.installDirectory)
   rmSync(libraries, { recursive: true, force: true })
   writeFileSync(join(options.installDirectory, "pom.xml"), pomFor(options.version))
-  runToCompletion(
+  await runToCompletion(
     "mvn",
     ["-q", "-B", "dependency:copy-dependencies", "-DincludeScope=runtime", `-DoutputDirectory=${libraries}`],
     options.installDirectory,
@@ -162,16 +162,17 @@ const writeConfiguration = (options: KafkaServerOptions): { properties: string; 
 }
 
 /** Formats the KRaft log directory with a fresh cluster id, only when it has never been formatted. */
-const formatStorageOnce = (options: KafkaServerOptions, libraries: string, properties: string): void => {
+const formatStorageOnce = async (options: KafkaServerOptions, libraries: string, properties: string): Promise<void> => {
   if (existsSync(join(options.dataDirectory, "meta.properties"))) return
   ensureDirectory(options.dataDirectory)
   const classpath = `${libraries}/*`
-  const clusterId = runToCompletion(
+  const randomId = await runToCompletion(
     "java",
     ["-cp", classpath, "kafka.tools.StorageTool", "random-uuid"],
     options.installDirectory,
-  ).trim()
-  runToCompletion(
+  )
+  const clusterId = randomId.trim()
+  await runToCompletion(
     "java",
     ["-cp", classpath, "kafka.tools.StorageTool", "format", "-t", clusterId, "-c", properties],
     options.installDirectory,
@@ -203,9 +204,9 @@ export const kafkaPid = (options: KafkaServerOptions): number | undefined => run
 
 /** Resolves, configures, formats and starts the broker, then waits until it answers. Returns its pid. */
 export const startKafka = async (options: KafkaServerOptions): Promise<number> => {
-  const libraries = resolveKafkaLibraries(options)
+  const libraries = await resolveKafkaLibraries(options)
   const { properties, loggingFlag } = writeConfiguration(options)
-  formatStorageOnce(options, libraries, properties)
+  await formatStorageOnce(options, libraries, properties)
   const pid = spawnDetached({
     name: options.name,
     command: "java",

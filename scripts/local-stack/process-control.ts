@@ -3,7 +3,7 @@
  * until a server answers (with a deadline) and stopping exactly the process a pid file names.
  * Servers are never found or stopped by name, so a developer's own Kafka or Redis is left alone.
  */
-import { spawn, spawnSync } from "node:child_process"
+import { spawn } from "node:child_process"
 import {
   closeSync,
   existsSync,
@@ -190,15 +190,29 @@ const signal = (pid: number, name: NodeJS.Signals): void => {
   }
 }
 
-/** Runs a short command to completion (Maven, the storage formatter, apt-get), failing with its output. */
-export const runToCompletion = (command: string, args: ReadonlyArray<string>, cwd: string): string => {
-  const result = spawnSync(command, [...args], { cwd, encoding: "utf8", maxBuffer: 16 * 1024 * 1024 })
-  if (result.error !== undefined) throw new Error(`${command} could not run: ${result.error.message}`)
-  if (result.status !== 0) {
-    throw new Error(`${command} ${args.join(" ")} exited ${result.status}:\n${result.stdout}\n${result.stderr}`)
-  }
-  return result.stdout
-}
+/**
+ * Runs a short command to completion (Maven, the storage formatter, apt-get) and returns its stdout,
+ * failing with its output. Asynchronous, so the other servers keep starting while Maven resolves.
+ */
+export const runToCompletion = (command: string, args: ReadonlyArray<string>, cwd: string): Promise<string> =>
+  new Promise((succeed, fail) => {
+    const outputBytesMax = 1024 * 1024
+    const child = spawn(command, [...args], { cwd, stdio: ["ignore", "pipe", "pipe"] })
+    let stdout = ""
+    let stderr = ""
+    // Bounded: the tail is what explains a failure.
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout = (stdout + chunk.toString("utf8")).slice(-outputBytesMax)
+    })
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString("utf8")).slice(-outputBytesMax)
+    })
+    child.on("error", (error) => fail(new Error(`${command} could not run: ${error.message}`)))
+    child.on("close", (status) => {
+      if (status === 0) succeed(stdout)
+      else fail(new Error(`${command} ${args.join(" ")} exited ${status}:\n${stdout}\n${stderr}`))
+    })
+  })
 
 /** Whether an executable is on PATH, without running it. */
 export const isOnPath = (executable: string): boolean =>

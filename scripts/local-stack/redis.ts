@@ -28,14 +28,14 @@ const name = "redis"
 const commandMarker = "redis-server"
 
 /** Installs redis-server from the Debian archive when it is missing and we are allowed to (root). */
-const ensureRedisInstalled = (log: (line: string) => void): void => {
+const ensureRedisInstalled = async (log: (line: string) => void): Promise<void> => {
   if (isOnPath("redis-server")) return
   if (process.getuid?.() !== 0 || !isOnPath("apt-get")) {
     throw new Error("redis-server is not on PATH: run `apt-get update && apt-get install -y redis-server`")
   }
   log("redis: installing redis-server with apt-get")
-  runToCompletion("apt-get", ["update", "-qq"], "/")
-  runToCompletion("apt-get", ["install", "-y", "-qq", "redis-server"], "/")
+  await runToCompletion("apt-get", ["update", "-qq"], "/")
+  await runToCompletion("apt-get", ["install", "-y", "-qq", "redis-server"], "/")
 }
 
 /** Whether a Redis server answers PING with PONG at this URL (one attempt, no reconnects). */
@@ -61,7 +61,7 @@ export const redisAnswers = async (url: string): Promise<boolean> => {
 export const redisPid = (): number | undefined => runningPid(name, commandMarker)
 
 export const startRedis = async (options: RedisServerOptions): Promise<number> => {
-  ensureRedisInstalled(options.log)
+  await ensureRedisInstalled(options.log)
   ensureDirectory(options.workingDirectory)
   const pid = spawnDetached({
     name,
