@@ -122,6 +122,7 @@ const readJsonBody = (state: EdgeState, res: HttpResponse, exchange: Exchange, o
     if (size > limit) return exchange.fail("PAYLOAD_TOO_LARGE", tooLarge, true)
     chunks.push(Buffer.from(chunk.slice(0)))
     if (!isLast) return
+    if (size === 0) return exchange.fail("INVALID_REQUEST", "the body is empty: send a JSON object")
     let parsed: unknown
     try {
       parsed = JSON.parse(Buffer.concat(chunks, size).toString("utf8"))
