@@ -71,18 +71,19 @@ export const makeDynamoDbSnapshotStore = Effect.fnUntraced(function* (config: Dy
     return name
   }
 
-  /** After a failed condition: the epoch that fenced this writer (the shard's claimed epoch). */
-  const fenced = (shard: number, epoch: number) =>
+  /** The epoch that holds the shard's claim, read consistently. */
+  const readClaimedEpoch = (shard: number) =>
     requestPlain(shard, "GetItem shards", (abortSignal) =>
       client.send(
         new GetItemCommand({ TableName: shardsTable, Key: { shard: numberValue(shard) }, ConsistentRead: true }),
         { abortSignal },
       ),
-    ).pipe(
-      Effect.flatMap((output) => {
-        const claimed = readNumber(output.Item, "claimEpoch") ?? epoch
-        return Effect.fail(new SnapshotFenced({ shard, epoch: Math.max(claimed, epoch) }))
-      }),
+    ).pipe(Effect.map((output) => readNumber(output.Item, "claimEpoch")))
+
+  /** After a failed condition: the epoch that fenced this writer (the shard's claimed epoch). */
+  const fenced = (shard: number, epoch: number) =>
+    readClaimedEpoch(shard).pipe(
+      Effect.flatMap((claimed) => Effect.fail(new SnapshotFenced({ shard, epoch: Math.max(claimed ?? epoch, epoch) }))),
     )
 
   const claimShardItem = Effect.fnUntraced(function* (shard: number, epoch: number) {
@@ -147,12 +148,27 @@ export const makeDynamoDbSnapshotStore = Effect.fnUntraced(function* (config: Dy
     return { checkpoint: { shard, epoch: savedEpoch, nextOffset }, entities: perTenant.flat() }
   })
 
-  /** Lists the change set's new tenants on the shard item (their tables first, so a listed table exists). */
+  /**
+   * Refuses a save of an epoch that no longer holds the claim before any entity is written, so a
+   * stale owner that saves after the new owner claimed changes nothing. (One that passed this check
+   * just before the claim may still write entities; docs/snapshot-fencing.md says why that is safe.)
+   */
+  const checkClaimed = (shard: number, epoch: number) =>
+    readClaimedEpoch(shard).pipe(
+      Effect.flatMap((claimed) =>
+        claimed === epoch ? Effect.void : Effect.fail(new SnapshotFenced({ shard, epoch: claimed ?? epoch })),
+      ),
+    )
+
+  /**
+   * Lists the change set's new tenants on the shard item (their tables first, so a listed table
+   * exists), conditional on the claim; with no new tenant, only checks the claim.
+   */
   const listTenants = Effect.fnUntraced(function* (checkpoint: ShardCheckpoint, changed: ReadonlyArray<Entity>) {
     const { shard, epoch } = checkpoint
     const listed = listedTenants.get(shard) ?? new Set<string>()
     const added = [...new Set(changed.map(tenantOf))].filter((tenantId) => !listed.has(tenantId))
-    if (added.length === 0) return
+    if (added.length === 0) return yield* checkClaimed(shard, epoch)
     yield* Effect.forEach(added, (tenantId) => tables.ensure(shard, tenantTable(tenantId), entitiesKey), {
       concurrency: tenantQueriesInFlightMax,
       discard: true,
