@@ -1,0 +1,173 @@
+/**
+ * The Journal on LMDB (embedded mode): records keyed [shard, offset] with offsets contiguous per
+ * shard from 0, a writer epoch per shard for fencing, and appends that resolve only once their
+ * transaction is synced to disk (see `durableWriteOptions` in environment.ts).
+ *
+ * Each append is one child transaction inside lmdb-js's batched write transaction: appends of
+ * different shards issued in the same event turn share one commit (one fdatasync), while each
+ * append stays all or nothing (a throw aborts only its child) and checks its epoch atomically
+ * with its writes.
+ */
+import { Effect, Layer } from "effect"
+import { decodeJournalRecord, encodeJournalRecord, type JournalRecord } from "../../core/events.ts"
+import { Journal, type JournalEntry, JournalFenced, JournalUnavailable, type ShardWriter } from "../journal.ts"
+import {
+  acquireLedgerEnvironment,
+  type JournalKey,
+  type LedgerEnvironment,
+  type LmdbConfig,
+  type LmdbUnavailable,
+} from "./environment.ts"
+
+/** Entries handed to `onEntries` at once during replay: bounds the memory of one read. */
+const replayBatchEntriesMax = 1024
+
+const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error))
+
+/** Returned by an append's transaction callback when another writer owns the shard. */
+const fenced = Symbol("fenced")
+
+/** The offset after the shard's last record, read in whichever transaction is current. */
+const journalEnd = (environment: LedgerEnvironment, shard: number): number => {
+  for (const key of environment.journal.getKeys({
+    start: [shard, Number.MAX_SAFE_INTEGER],
+    end: [shard, -1],
+    reverse: true,
+    limit: 1,
+  })) {
+    return key[1] + 1
+  }
+  return 0
+}
+
+interface WriterState {
+  readonly epoch: number
+  /** Next offset to write; advanced inside the transaction callback, in the order appends run. */
+  nextOffset: number
+  /** Set once an append failed or the scope closed: the in-memory offset may be ahead of disk. */
+  stopped: JournalUnavailable | JournalFenced | undefined
+}
+
+const appendInTransaction = (
+  environment: LedgerEnvironment,
+  shard: number,
+  state: WriterState,
+  encoded: ReadonlyArray<string>,
+): number | typeof fenced => {
+  if (environment.writerEpochs.get(shard) !== state.epoch) return fenced
+  let offset = state.nextOffset
+  for (const text of encoded) {
+    environment.journal.putSync([shard, offset], text)
+    offset++
+  }
+  state.nextOffset = offset
+  return offset
+}
+
+const makeWriter = (environment: LedgerEnvironment, shard: number, state: WriterState): ShardWriter => {
+  const unavailable = (error: unknown) => new JournalUnavailable({ shard, message: messageOf(error) })
+  const stop = (error: JournalUnavailable | JournalFenced) => {
+    state.stopped ??= error
+    return Effect.fail(error)
+  }
+  return {
+    shard,
+    append: (records: ReadonlyArray<JournalRecord>) =>
+      Effect.suspend(() => {
+        if (state.stopped !== undefined) return Effect.fail(state.stopped)
+        // Encoding happens before the transaction so the shared write batch waits on no JSON work.
+        const encoded = records.map(encodeJournalRecord)
+        return Effect.tryPromise({
+          try: () => environment.root.childTransaction(() => appendInTransaction(environment, shard, state, encoded)),
+          catch: unavailable,
+        }).pipe(
+          Effect.catch(stop),
+          Effect.flatMap((result) =>
+            result === fenced
+              ? stop(new JournalFenced({ shard, message: `writer epoch ${state.epoch} was superseded` }))
+              : Effect.succeed({ nextOffset: result }),
+          ),
+        )
+      }),
+  }
+}
+
+/** Bumps the shard's writer epoch durably and reads where its log ends, in one transaction. */
+const openWriter = (environment: LedgerEnvironment, shard: number) =>
+  Effect.acquireRelease(
+    Effect.tryPromise({
+      try: () =>
+        environment.root.transaction((): WriterState => {
+          const epoch = (environment.writerEpochs.get(shard) ?? 0) + 1
+          environment.writerEpochs.putSync(shard, epoch)
+          return { epoch, nextOffset: journalEnd(environment, shard), stopped: undefined }
+        }),
+      catch: (error) => new JournalUnavailable({ shard, message: messageOf(error) }),
+    }),
+    (state) =>
+      Effect.sync(() => {
+        state.stopped ??= new JournalFenced({ shard, message: "the writer was closed" })
+      }),
+  ).pipe(Effect.map((state) => makeWriter(environment, shard, state)))
+
+const readRaw = (environment: LedgerEnvironment, shard: number, fromOffset: number, toOffset: number) =>
+  Effect.try({
+    try: () => Array.from(environment.journal.getRange({ start: [shard, fromOffset], end: [shard, toOffset] })),
+    catch: (error) => new JournalUnavailable({ shard, message: messageOf(error) }),
+  })
+
+/** A gap, a foreign key or a record that does not decode is damage or a bug: stop, do not guess. */
+const decodeEntries = (
+  shard: number,
+  fromOffset: number,
+  toOffset: number,
+  raw: ReadonlyArray<{ readonly key: JournalKey; readonly value: string }>,
+): ReadonlyArray<JournalEntry> => {
+  if (raw.length !== toOffset - fromOffset) {
+    throw new Error(`journal shard ${shard}: read ${raw.length} records in [${fromOffset}, ${toOffset})`)
+  }
+  return raw.map(({ key, value }, index) => {
+    const offset = fromOffset + index
+    if (key[0] !== shard || key[1] !== offset) throw new Error(`journal shard ${shard}: offset ${offset} missing`)
+    return { offset, record: decodeJournalRecord(value) }
+  })
+}
+
+/**
+ * Reads up to the end as of the call, in batches, yielding between them so a long replay does not
+ * hold the event loop. Records before that end never change, so later batches may use newer read
+ * snapshots. A record that does not decode is a bug or corruption, so it dies rather than fails.
+ */
+const replay = (
+  environment: LedgerEnvironment,
+  shard: number,
+  fromOffset: number,
+  onEntries: (entries: ReadonlyArray<JournalEntry>) => void,
+) =>
+  Effect.gen(function* () {
+    const end = yield* Effect.try({
+      try: () => {
+        // Sees every commit that resolved before this call, not a read snapshot from an earlier turn.
+        environment.root.resetReadTxn()
+        return journalEnd(environment, shard)
+      },
+      catch: (error) => new JournalUnavailable({ shard, message: messageOf(error) }),
+    })
+    for (let offset = fromOffset; offset < end; offset += replayBatchEntriesMax) {
+      const toOffset = Math.min(end, offset + replayBatchEntriesMax)
+      const raw = yield* readRaw(environment, shard, offset, toOffset)
+      onEntries(yield* Effect.sync(() => decodeEntries(shard, offset, toOffset, raw)))
+      yield* Effect.yieldNow
+    }
+    return { nextOffset: Math.max(fromOffset, end) }
+  })
+
+export const makeLmdbJournal = (environment: LedgerEnvironment): Journal["Service"] =>
+  Journal.of({
+    openWriter: (shard) => openWriter(environment, shard),
+    replay: (shard, fromOffset, onEntries) => replay(environment, shard, fromOffset, onEntries),
+  })
+
+/** The journal alone on its own environment; `layerLmdb` provides it with the other ports. */
+export const layerLmdbJournal = (config: LmdbConfig): Layer.Layer<Journal, LmdbUnavailable> =>
+  Layer.effect(Journal)(acquireLedgerEnvironment(config).pipe(Effect.map(makeLmdbJournal)))

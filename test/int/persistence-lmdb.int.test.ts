@@ -1,0 +1,166 @@
+/**
+ * The LMDB adapters (embedded mode) on a real LMDB environment in a fresh temporary data
+ * directory per test: the port contracts, plus what only a durable store can show: state and
+ * epochs survive closing and reopening, and the data directory admits one node at a time.
+ */
+import fs from "node:fs"
+import os from "node:os"
+import path from "node:path"
+import { Effect, Layer, type Scope } from "effect"
+import { afterEach, describe, expect, it } from "vitest"
+import { Journal, type JournalEntry } from "../../persistence/journal.ts"
+import { layerLmdb } from "../../persistence/lmdb/layer-lmdb.ts"
+import { ShardLeases } from "../../persistence/shard-leases.ts"
+import { SnapshotStore } from "../../persistence/snapshot-store.ts"
+import { accountEntity, depositRecord, paymentEntity } from "../contract/fixtures.ts"
+import { journalContract } from "../contract/journal.contract.ts"
+import { snapshotStoreContract } from "../contract/snapshot-store.contract.ts"
+
+const dataDirs: Array<string> = []
+const freshDataDir = (): string => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "payments-lmdb-"))
+  dataDirs.push(dataDir)
+  return dataDir
+}
+afterEach(() => {
+  for (const dataDir of dataDirs.splice(0)) fs.rmSync(dataDir, { recursive: true, force: true })
+})
+
+journalContract("lmdb", () => layerLmdb({ dataDir: freshDataDir() }))
+snapshotStoreContract("lmdb", () => layerLmdb({ dataDir: freshDataDir() }))
+
+type Ports = Journal | SnapshotStore | ShardLeases
+
+/** Opens the environment, runs `program`, and closes the environment again (releasing the lock). */
+const withNode = <A, E>(dataDir: string, program: Effect.Effect<A, E, Ports | Scope.Scope>): Promise<A> =>
+  Effect.runPromise(Effect.scoped(program).pipe(Effect.provide(layerLmdb({ dataDir }))) as Effect.Effect<A, unknown>)
+
+const replayAll = (shard: number) =>
+  Effect.gen(function* () {
+    const journal = yield* Journal
+    const entries: Array<JournalEntry> = []
+    const { nextOffset } = yield* journal.replay(shard, 0, (batch) => entries.push(...batch))
+    return { entries, nextOffset }
+  })
+
+describe("LMDB persistence across restarts", () => {
+  it("keeps journal, checkpoint, entities and epochs after the environment is closed and reopened", async () => {
+    const dataDir = freshDataDir()
+    const written = [depositRecord("acc-1", 2, 10n), depositRecord("acc-1", 3, 987_654_321_987_654_321n)]
+    const saved = [accountEntity("acc-1", 987_654_321_987_654_331n, 3), paymentEntity("pay-1", "settled")]
+    const first = await withNode(
+      dataDir,
+      Effect.gen(function* () {
+        const lease = yield* (yield* ShardLeases).acquire(5)
+        yield* (yield* SnapshotStore).claim(5, lease.epoch)
+        const writer = yield* (yield* Journal).openWriter(5)
+        const appended = yield* writer.append(written)
+        yield* (yield* SnapshotStore).save({ shard: 5, epoch: lease.epoch, nextOffset: appended.nextOffset }, saved)
+        return { epoch: lease.epoch, nextOffset: appended.nextOffset }
+      }),
+    )
+    expect(first.nextOffset).toBe(2)
+
+    await withNode(
+      dataDir,
+      Effect.gen(function* () {
+        const replayed = yield* replayAll(5)
+        expect(replayed.entries).toEqual([
+          { offset: 0, record: written[0] },
+          { offset: 1, record: written[1] },
+        ])
+        expect(replayed.nextOffset).toBe(2)
+        const lease = yield* (yield* ShardLeases).acquire(5)
+        expect(lease.epoch).toBeGreaterThan(first.epoch)
+        const snapshot = yield* (yield* SnapshotStore).claim(5, lease.epoch)
+        expect(snapshot?.checkpoint).toEqual({ shard: 5, epoch: first.epoch, nextOffset: 2 })
+        expect(snapshot?.entities).toHaveLength(2)
+        expect(snapshot?.entities).toEqual(expect.arrayContaining(saved))
+        // The writer of the new run continues the log where the previous run left it.
+        const writer = yield* (yield* Journal).openWriter(5)
+        expect((yield* writer.append([depositRecord("acc-1", 4, 1n)])).nextOffset).toBe(3)
+      }),
+    )
+  })
+
+  it("keeps lease and claim epochs increasing across reopens, so an old owner stays fenced", async () => {
+    const dataDir = freshDataDir()
+    const epochs: Array<number> = []
+    for (let run = 0; run < 3; run++) {
+      epochs.push(
+        await withNode(
+          dataDir,
+          Effect.map(
+            ShardLeases.use((leases) => leases.acquire(0)),
+            (l) => l.epoch,
+          ),
+        ),
+      )
+    }
+    expect(epochs).toEqual([1, 2, 3])
+    await withNode(
+      dataDir,
+      SnapshotStore.use((store) => store.claim(0, 3)),
+    )
+    const staleClaim = await withNode(dataDir, Effect.result(SnapshotStore.use((store) => store.claim(0, 2))))
+    expect(staleClaim._tag).toBe("Failure")
+    if (staleClaim._tag === "Failure") expect(staleClaim.failure._tag).toBe("SnapshotFenced")
+    const staleSave = await withNode(
+      dataDir,
+      Effect.result(SnapshotStore.use((store) => store.save({ shard: 0, epoch: 2, nextOffset: 1 }, []))),
+    )
+    expect(staleSave._tag).toBe("Failure")
+    if (staleSave._tag === "Failure") expect(staleSave.failure._tag).toBe("SnapshotFenced")
+  })
+
+  it("refuses a second environment on a data directory that is open, with a message that says so", async () => {
+    const dataDir = freshDataDir()
+    const second = await withNode(
+      dataDir,
+      Effect.gen(function* () {
+        yield* (yield* ShardLeases).acquire(0)
+        return yield* Effect.result(Effect.scoped(Layer.build(layerLmdb({ dataDir }))))
+      }),
+    )
+    expect(second._tag).toBe("Failure")
+    if (second._tag === "Failure") {
+      expect(second.failure._tag).toBe("LmdbUnavailable")
+      expect(second.failure.message).toMatch(/already open in this process/)
+    }
+    // Closing the first released the lock: the directory opens again.
+    expect(
+      await withNode(
+        dataDir,
+        Effect.map(
+          ShardLeases.use((leases) => leases.acquire(0)),
+          (l) => l.epoch,
+        ),
+      ),
+    ).toBe(2)
+  })
+
+  it("takes over a stale lock left by a dead process, and refuses one held by a live process", async () => {
+    const dataDir = freshDataDir()
+    const lockPath = path.join(dataDir, "node.lock")
+    // A pid above the kernel's pid_max cannot be alive.
+    fs.writeFileSync(lockPath, "4194305\n")
+    expect(
+      await withNode(
+        dataDir,
+        Effect.map(
+          ShardLeases.use((leases) => leases.acquire(0)),
+          (l) => l.epoch,
+        ),
+      ),
+    ).toBe(1)
+    expect(fs.existsSync(lockPath)).toBe(false)
+    // The parent of this worker is alive and is not this process.
+    fs.writeFileSync(lockPath, `${process.ppid}\n`)
+    const refused = await Effect.runPromise(Effect.result(Effect.scoped(Layer.build(layerLmdb({ dataDir })))))
+    expect(refused._tag).toBe("Failure")
+    if (refused._tag === "Failure") {
+      expect(refused.failure.message).toMatch(new RegExp(`in use by another node \\(pid ${process.ppid}`))
+    }
+    expect(fs.readFileSync(lockPath, "utf8")).toBe(`${process.ppid}\n`)
+  })
+})
