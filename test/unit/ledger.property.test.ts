@@ -1,0 +1,337 @@
+/**
+ * Properties of the ledger under generated command sequences run through decide → evolve, with
+ * cross-shard sagas delivered at random points (possibly twice): money is conserved, no balance
+ * goes below its floor, idempotency keys take effect once, payments move only along allowed edges,
+ * and both a full replay and a snapshot-plus-suffix recovery rebuild the exact same state.
+ */
+import fc from "fast-check"
+import { describe, expect, it } from "vitest"
+import { isRejection } from "../../core/errors.ts"
+import type { Event } from "../../core/events.ts"
+import { evolve } from "../../core/evolve.ts"
+import { type Entity, entityKey, Ledger, type PaymentStatus } from "../../core/ledger.ts"
+import { snapshotIncludes } from "../../core/recovery.ts"
+import {
+  type Decided,
+  entitiesOf,
+  modelKey,
+  replay,
+  runScenario,
+  type Scenario,
+  type ScenarioHooks,
+  stepsArbitrary,
+} from "../support/arbitraries.ts"
+
+const numRuns = 400
+
+/** What the test knows independently of the ledger: every key that took effect, with its fields. */
+interface Model {
+  readonly accounts: Set<string>
+  readonly deposits: Map<string, string>
+  readonly payments: Map<string, string>
+  readonly credits: Set<string>
+  /** Sum of deposited minor units per tenant and currency. */
+  readonly depositedMinor: Map<string, bigint>
+}
+
+const newModel = (): Model => ({
+  accounts: new Set(),
+  deposits: new Map(),
+  payments: new Map(),
+  credits: new Set(),
+  depositedMinor: new Map(),
+})
+
+const eventsOf = (decided: Decided): ReadonlyArray<Event> => (isRejection(decided.decision) ? [] : decided.decision)
+const codeOf = (decided: Decided): string | undefined =>
+  isRejection(decided.decision) ? decided.decision.code : undefined
+
+/** An idempotency key seen before answers with no events, or IDEMPOTENCY_CONFLICT if a field differs. */
+const expectKeyedDecision = (decided: Decided, previousFields: string | undefined, fields: string): void => {
+  if (previousFields === undefined) {
+    expect(codeOf(decided)).not.toBe("IDEMPOTENCY_CONFLICT")
+    expect(decided.decision).not.toEqual([])
+  } else if (previousFields === fields) {
+    expect(decided.decision).toEqual([])
+  } else {
+    expect(codeOf(decided)).toBe("IDEMPOTENCY_CONFLICT")
+  }
+}
+
+/** Checks one decision against the model before its events are applied, then records its effects. */
+const checkDecision = (model: Model, scenario: Scenario, decided: Decided): void => {
+  const { command } = decided
+  const events = eventsOf(decided)
+  switch (command._tag) {
+    case "OpenAccount": {
+      const key = modelKey(command.tenantId, command.accountId)
+      if (model.accounts.has(key)) expect(codeOf(decided)).toBe("ACCOUNT_EXISTS")
+      else expect(events.map((event) => event._tag)).toEqual(["AccountOpened"])
+      if (events.length > 0) model.accounts.add(key)
+      return
+    }
+    case "Deposit": {
+      const key = modelKey(command.tenantId, command.accountId, command.depositId)
+      const fields = modelKey(String(command.amountMinor), command.currency)
+      expectKeyedDecision(decided, model.deposits.get(key), fields)
+      if (events.length > 0) {
+        model.deposits.set(key, fields)
+        const total = modelKey(command.tenantId, command.currency)
+        model.depositedMinor.set(total, (model.depositedMinor.get(total) ?? 0n) + command.amountMinor)
+      }
+      return
+    }
+    case "Transfer": {
+      const key = modelKey(command.tenantId, command.from, command.paymentId)
+      const fields = modelKey(command.to, String(command.amountMinor), command.currency)
+      expectKeyedDecision(decided, model.payments.get(key), fields)
+      if (events.length > 0) model.payments.set(key, fields)
+      for (const event of events) {
+        if (event._tag === "TransferCredited") model.credits.add(modelKey(command.tenantId, command.to, key))
+      }
+      return
+    }
+    case "ApplyCredit": {
+      const key = modelKey(command.tenantId, command.to, modelKey(command.tenantId, command.from, command.paymentId))
+      if (model.credits.has(key)) expect(decided.decision).toEqual([])
+      else expect(decided.decision).not.toEqual([])
+      if (events.length > 0) model.credits.add(key)
+      return
+    }
+    case "SettleTransfer":
+    case "ReverseTransfer": {
+      const saga = scenario.sagas.get(modelKey(command.tenantId, command.from, command.paymentId))
+      expect(saga).toBeDefined()
+      const expected = command._tag === "SettleTransfer" ? "TransferSettled" : "TransferReversed"
+      expect(events.map((event) => event._tag)).toEqual(saga?.ended === true ? [] : [expected])
+      return
+    }
+  }
+}
+
+/** A resubmitted command that took effect answers as before: no events, or the conflict if changed. */
+const checkResubmission = (decided: Decided): void => {
+  const resubmitOf = decided.resubmitOf
+  if (resubmitOf === undefined || eventsOf(resubmitOf.original).length === 0) return
+  if (resubmitOf.changed) expect(codeOf(decided)).toBe("IDEMPOTENCY_CONFLICT")
+  else if (decided.command._tag === "OpenAccount") expect(codeOf(decided)).toBe("ACCOUNT_EXISTS")
+  else expect(decided.decision).toEqual([])
+}
+
+/** Per tenant and currency: balances plus money in flight equal deposits, seen from the model. */
+const checkConservationByModel = (model: Model, scenario: Scenario): void => {
+  const heldMinor = new Map<string, bigint>()
+  const add = (key: string, minor: bigint) => heldMinor.set(key, (heldMinor.get(key) ?? 0n) + minor)
+  for (const account of scenario.ledger.accounts.values()) {
+    add(modelKey(account.tenantId, account.currency), account.balanceMinor)
+  }
+  for (const saga of scenario.sagas.values()) {
+    const returned = saga.ended && typeof saga.credit !== "string"
+    if (saga.credit !== "applied" && !returned)
+      add(modelKey(saga.debit.tenantId, saga.debit.currency), saga.debit.amountMinor)
+  }
+  for (const [key, minor] of heldMinor)
+    expect({ key, minor }).toEqual({ key, minor: model.depositedMinor.get(key) ?? 0n })
+  for (const [key, minor] of model.depositedMinor) expect({ key, minor: heldMinor.get(key) }).toEqual({ key, minor })
+}
+
+/** The same conservation, computed from the ledger's own entities only. */
+const checkConservationByLedger = (ledger: Ledger): void => {
+  const balanceMinor = new Map<string, bigint>()
+  const add = (key: string, minor: bigint) => balanceMinor.set(key, (balanceMinor.get(key) ?? 0n) + minor)
+  for (const account of ledger.accounts.values())
+    add(modelKey(account.tenantId, account.currency), account.balanceMinor)
+  for (const payment of ledger.payments.values()) {
+    const credited = ledger.credit(payment.tenantId, payment.to, payment.from, payment.paymentId) !== undefined
+    if (payment.status === "pending" && !credited)
+      add(modelKey(payment.tenantId, payment.currency), payment.amountMinor)
+  }
+  for (const deposit of ledger.deposits.values())
+    add(modelKey(deposit.tenantId, deposit.currency), -deposit.amountMinor)
+  for (const [key, minor] of balanceMinor) expect({ key, minor }).toEqual({ key, minor: 0n })
+}
+
+const checkFloors = (ledger: Ledger): void => {
+  for (const account of ledger.accounts.values()) {
+    expect(account.balanceMinor >= account.floorMinor, `${account.accountId} below its floor`).toBe(true)
+  }
+}
+
+const allowedEdges: ReadonlySet<string> = new Set([
+  "pending->pending",
+  "pending->settled",
+  "pending->declined",
+  "settled->settled",
+  "declined->declined",
+])
+
+/** Payments keep their identity fields and move only along allowed status edges. */
+const checkPaymentEdges = (previous: Map<string, Entity & { kind: "payment" }>, ledger: Ledger): void => {
+  for (const payment of ledger.payments.values()) {
+    const key = modelKey(payment.tenantId, payment.from, payment.paymentId)
+    const before = previous.get(key)?.value
+    if (before !== undefined) {
+      expect(allowedEdges.has(`${before.status}->${payment.status}`), `${before.status}->${payment.status}`).toBe(true)
+      expect({ ...payment, status: before.status, reason: before.reason }).toEqual(before)
+      if (before.status === "declined") expect(payment.reason).toBe(before.reason)
+    }
+    previous.set(key, { kind: "payment", value: payment })
+  }
+}
+
+/** Hooks that check every invariant after every step of a scenario. */
+const invariantHooks = (): ScenarioHooks => {
+  const model = newModel()
+  const payments = new Map<string, Entity & { kind: "payment" }>()
+  return {
+    afterDecide: (scenario, decided) => {
+      checkResubmission(decided)
+      checkDecision(model, scenario, decided)
+    },
+    afterStep: (scenario) => {
+      checkConservationByModel(model, scenario)
+      checkConservationByLedger(scenario.ledger)
+      checkFloors(scenario.ledger)
+      checkPaymentEdges(payments, scenario.ledger)
+    },
+  }
+}
+
+const statusesOf = (ledger: Ledger): Array<PaymentStatus> => [...ledger.payments.values()].map((p) => p.status)
+
+describe("ledger under generated command sequences", () => {
+  it("conserves money, respects floors and idempotency, and moves payments along allowed edges", () => {
+    fc.assert(
+      fc.property(stepsArbitrary(), (steps) => {
+        runScenario(steps, invariantHooks())
+      }),
+      { numRuns },
+    )
+  })
+
+  it("rebuilds identical state when all emitted events are replayed into a fresh ledger", () => {
+    fc.assert(
+      fc.property(stepsArbitrary(), (steps) => {
+        const scenario = runScenario(steps)
+        expect(entitiesOf(replay(scenario.records))).toEqual(entitiesOf(scenario.ledger))
+      }),
+      { numRuns },
+    )
+  })
+
+  it("exercises the interesting paths (guards against a generator that never reaches them)", () => {
+    const seen = new Set<string>()
+    fc.assert(
+      fc.property(stepsArbitrary(), (steps) => {
+        const scenario = runScenario(steps)
+        for (const decided of scenario.decided) {
+          const code = isRejection(decided.decision) ? decided.decision.code : undefined
+          seen.add(code ?? `${decided.command._tag}:${eventsOf(decided).length}`)
+          for (const event of eventsOf(decided)) seen.add(event._tag)
+        }
+        for (const status of statusesOf(scenario.ledger)) seen.add(status)
+      }),
+      { numRuns: 200, seed: 42 },
+    )
+    for (const expected of [
+      "IDEMPOTENCY_CONFLICT",
+      "ACCOUNT_EXISTS",
+      "CURRENCY_MISMATCH",
+      "UNKNOWN_ACCOUNT",
+      "TransferDeclined",
+      "TransferReversed",
+      "TransferSettled",
+      "Deposit:0",
+      "Transfer:0",
+      "ApplyCredit:0",
+      "pending",
+    ]) {
+      expect(seen).toContain(expected)
+    }
+  })
+})
+
+/** Parameters of a snapshot: its checkpoint, and up to two later saves cut short (entries first). */
+const snapshotArbitrary = fc.record({
+  checkpointPermille: fc.nat({ max: 1000 }),
+  partialSaves: fc.array(
+    fc.record({ aheadPermille: fc.nat({ max: 1000 }), cutPermille: fc.nat({ max: 1000 }), salt: fc.nat() }),
+    { maxLength: 2 },
+  ),
+})
+
+const scaled = (permille: number, length: number): number => Math.floor((permille * length) / 1000)
+
+/** Stable pseudo-random order of keys within a save, varied by `salt`. */
+const shuffledBy = (keys: ReadonlyArray<string>, salt: number): Array<string> => {
+  const rank = (key: string) => {
+    let hash = salt >>> 0
+    for (let index = 0; index < key.length; index++) hash = Math.imul(hash ^ key.charCodeAt(index), 0x01000193)
+    return hash >>> 0
+  }
+  return [...keys].sort((left, right) => rank(left) - rank(right))
+}
+
+/**
+ * What a snapshot store can hold: every entity as of the checkpoint (the union of completed saves),
+ * overlaid by later saves that were cut short. A save writes the entities changed since the
+ * checkpoint as of its own offset, entries (payments, deposits, credits) before accounts.
+ */
+const snapshotOf = (
+  scenario: Scenario,
+  parameters: typeof snapshotArbitrary extends fc.Arbitrary<infer T> ? T : never,
+) => {
+  const records = scenario.records
+  const checkpoint = scaled(parameters.checkpointPermille, records.length)
+  const stored = new Map<string, Entity>()
+  for (const entity of replay(records.slice(0, checkpoint)).entities()) stored.set(entityKey(entity), entity)
+  const aheadOffsets = parameters.partialSaves
+    .map((save) => ({ ...save, offset: checkpoint + scaled(save.aheadPermille, records.length - checkpoint) }))
+    .sort((left, right) => left.offset - right.offset)
+  for (const save of aheadOffsets) {
+    const state = new Map([...replay(records.slice(0, save.offset)).entities()].map((e) => [entityKey(e), e]))
+    const keys = [...new Set(scenario.changedKeys.slice(checkpoint, save.offset).flat())]
+    const ordered = [
+      ...shuffledBy(
+        keys.filter((key) => !key.startsWith("a\u0000")),
+        save.salt,
+      ),
+      ...shuffledBy(
+        keys.filter((key) => key.startsWith("a\u0000")),
+        save.salt,
+      ),
+    ]
+    for (const key of ordered.slice(0, scaled(save.cutPermille, ordered.length + 1))) {
+      const entity = state.get(key)
+      if (entity !== undefined) stored.set(key, entity)
+    }
+  }
+  return { checkpoint, entities: [...stored.values()] }
+}
+
+/** Recovery as the runtime does it: load the snapshot, replay from its checkpoint, skip what it includes. */
+const recover = (entities: ReadonlyArray<Entity>, suffix: ReadonlyArray<ReadonlyArray<Event>>): Ledger => {
+  const ledger = new Ledger()
+  for (const entity of entities) ledger.put(entity)
+  for (const record of suffix) {
+    for (const event of record) {
+      if (snapshotIncludes(ledger, event)) continue
+      for (const entity of evolve(ledger, event)) ledger.put(entity)
+    }
+  }
+  return ledger
+}
+
+describe("recovery from a snapshot and the journal after it", () => {
+  it("equals a full replay, also when later saves were cut short", () => {
+    fc.assert(
+      fc.property(stepsArbitrary(), snapshotArbitrary, (steps, parameters) => {
+        const scenario = runScenario(steps)
+        const snapshot = snapshotOf(scenario, parameters)
+        const recovered = recover(snapshot.entities, scenario.records.slice(snapshot.checkpoint))
+        expect(entitiesOf(recovered)).toEqual(entitiesOf(scenario.ledger))
+      }),
+      { numRuns },
+    )
+  })
+})
