@@ -242,6 +242,77 @@ const runChecks = async (brokers: string): Promise<ReadonlyArray<CheckResult>> =
   return results
 }
 
+interface VersionRange {
+  readonly minVersion: number
+  readonly maxVersion: number
+}
+
+interface ProtocolRow {
+  readonly api: string
+  readonly kafkajs: string
+  readonly broker: string
+  readonly chosen: string
+  readonly usable: boolean
+}
+
+/**
+ * Which version of each API kafkajs would send. kafkajs picks min(its newest, the broker's newest) and
+ * never compares with the broker's oldest, so an API whose removed versions are all kafkajs knows
+ * would be sent anyway and refused: this table shows whether any API the client implements is in that
+ * case. It reads kafkajs internals (the request table and the seed broker's ApiVersions answer), which
+ * is acceptable for a diagnostic script and nothing else.
+ */
+const protocolVersions = async (brokers: string): Promise<ReadonlyArray<ProtocolRow>> => {
+  const require = createRequire(import.meta.url)
+  const { requests } = require("kafkajs/src/protocol/requests/index.js") as {
+    requests: Record<string, { versions?: ReadonlyArray<string | number> } | undefined>
+  }
+  const apiKeys = require("kafkajs/src/protocol/requests/apiKeys.js") as Record<string, number>
+  const kafka = new Kafka({ clientId: "kafka4-check-versions", brokers: [brokers], logLevel: logLevel.NOTHING })
+  const createCluster = Object.getOwnPropertySymbols(kafka).find(
+    (symbol) => symbol.description === "private:Kafka:createCluster",
+  )
+  if (createCluster === undefined) throw new Error("kafkajs internals changed: no createCluster symbol")
+  const cluster = (kafka as unknown as Record<symbol, (options: object) => KafkajsCluster>)[createCluster]?.({})
+  if (cluster === undefined) throw new Error("kafkajs internals changed: createCluster is not a function")
+  await cluster.connect()
+  try {
+    const brokerVersions = cluster.brokerPool.seedBroker.versions
+    return Object.entries(apiKeys).flatMap(([api, key]) => {
+      const implemented = (requests[api]?.versions ?? []).map(Number)
+      if (implemented.length === 0) return []
+      const newest = Math.max(...implemented)
+      const range = brokerVersions[key]
+      const chosen = range === undefined ? undefined : Math.min(newest, range.maxVersion)
+      return [
+        {
+          api,
+          kafkajs: `${Math.min(...implemented)}-${newest}`,
+          broker: range === undefined ? "absent" : `${range.minVersion}-${range.maxVersion}`,
+          chosen: chosen === undefined ? "-" : String(chosen),
+          usable: range !== undefined && chosen !== undefined && chosen >= range.minVersion,
+        },
+      ]
+    })
+  } finally {
+    await cluster.disconnect()
+  }
+}
+
+interface KafkajsCluster {
+  readonly connect: () => Promise<void>
+  readonly disconnect: () => Promise<void>
+  readonly brokerPool: { readonly seedBroker: { readonly versions: Record<number, VersionRange | undefined> } }
+}
+
+const printProtocolTable = (rows: ReadonlyArray<ProtocolRow>): void => {
+  console.log("\n| API | kafkajs implements | broker accepts | kafkajs sends | usable |")
+  console.log("| --- | --- | --- | --- | --- |")
+  for (const row of rows) {
+    console.log(`| ${row.api} | ${row.kafkajs} | ${row.broker} | ${row.chosen} | ${row.usable ? "yes" : "NO"} |`)
+  }
+}
+
 const printTable = (title: string, results: ReadonlyArray<CheckResult>): void => {
   console.log(`\n### ${title}\n`)
   console.log("| check | result | detail |")
@@ -273,6 +344,7 @@ const main = async (): Promise<number> => {
   if (values.broker !== undefined) {
     const results = await runChecks(values.broker)
     printTable(`kafkajs ${kafkajsVersion} against the running broker at ${values.broker}`, results)
+    printProtocolTable(await protocolVersions(values.broker))
     return results.every((result) => result.passed) ? 0 : 1
   }
   const options = checkBrokerOptions(values.version)
@@ -285,6 +357,7 @@ const main = async (): Promise<number> => {
     console.log(`Kafka ${values.version} answered on 127.0.0.1:${options.port} after ${Date.now() - startedAt} ms`)
     const results = await runChecks(`127.0.0.1:${options.port}`)
     printTable(`kafkajs ${kafkajsVersion} against Apache Kafka ${values.version} (KRaft, single node)`, results)
+    printProtocolTable(await protocolVersions(`127.0.0.1:${options.port}`))
     return results.every((result) => result.passed) ? 0 : 1
   } finally {
     await stopKafka(options)
