@@ -71,6 +71,7 @@ export const stackKafkaOptions = (): KafkaServerOptions => {
 /** What the stack needs to know about one server to reuse, start or stop it. */
 interface ServerDriver {
   readonly name: ServerName
+  readonly logFile: string
   readonly pid: () => number | undefined
   readonly answers: () => Promise<boolean>
   readonly start: () => Promise<number>
@@ -83,6 +84,7 @@ const drivers = (log: (line: string) => void): ReadonlyArray<ServerDriver> => {
   return [
     {
       name: "kafka",
+      logFile: stackKafkaOptions().logFile,
       pid: () => kafkaPid(stackKafkaOptions()),
       answers: () => kafkaAnswers(endpoints.kafkaBrokers),
       start: () => startKafka(stackKafkaOptions()),
@@ -90,6 +92,7 @@ const drivers = (log: (line: string) => void): ReadonlyArray<ServerDriver> => {
     },
     {
       name: "dynamodb",
+      logFile: join(logsDirectory(), "dynamodb.log"),
       pid: dynamodbPid,
       answers: () => dynamodbAnswers(endpoints.dynamodbEndpoint),
       start: () =>
@@ -103,6 +106,7 @@ const drivers = (log: (line: string) => void): ReadonlyArray<ServerDriver> => {
     },
     {
       name: "redis",
+      logFile: join(logsDirectory(), "redis.log"),
       pid: redisPid,
       answers: () => redisAnswers(endpoints.redisUrl),
       start: () =>
@@ -130,7 +134,7 @@ const ensureServer = async (driver: ServerDriver, log: (line: string) => void): 
       answers: driver.answers,
       deadlineMs: unresponsiveGraceMs,
       pid,
-      logFile: "",
+      logFile: driver.logFile,
     }).then(
       () => true,
       () => false,
