@@ -24,9 +24,16 @@ export const isIdText = (value: unknown): value is string =>
 /** Key of an account across tenants; the NUL separator cannot occur inside a JSON-decoded id pair ambiguously because tenant ids never contain it. */
 export const accountKey = (tenantId: TenantId, accountId: AccountId): string => `${tenantId}\u0000${accountId}`
 
-/** Key of an entry (payment, deposit, received credit) owned by one account. */
+/**
+ * Key of an entry (payment, deposit, received credit) owned by one account. Ids may contain any
+ * character, NUL included, so the account id is length-prefixed: joined by NUL alone, account `x`
+ * with entry `y\0z` and account `x\0y` with entry `z` would share a key.
+ */
 export const entryKey = (tenantId: TenantId, accountId: AccountId, entryId: string): string =>
-  `${tenantId}\u0000${accountId}\u0000${entryId}`
+  `${tenantId}\u0000${lengthPrefixed(accountId)}\u0000${entryId}`
+
+/** A part of a composite key that can be told apart from what follows it, whatever it contains. */
+export const lengthPrefixed = (part: string): string => `${part.length}:${part}`
 
 /**
  * FNV-1a over the UTF-16 code units of tenant and account: cheap, stable across processes and

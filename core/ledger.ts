@@ -4,7 +4,15 @@
  * version of each, keyed across tenants, and is what one shard keeps in memory.
  */
 import type { DeclineReason } from "./events.ts"
-import { type AccountId, accountKey, type DepositId, entryKey, type PaymentId, type TenantId } from "./ids.ts"
+import {
+  type AccountId,
+  accountKey,
+  type DepositId,
+  entryKey,
+  lengthPrefixed,
+  type PaymentId,
+  type TenantId,
+} from "./ids.ts"
 import type { Currency } from "./money.ts"
 
 export interface Account {
@@ -62,7 +70,7 @@ export const paymentKey = (tenantId: TenantId, from: AccountId, paymentId: Payme
 export const depositKey = (tenantId: TenantId, accountId: AccountId, depositId: DepositId): string =>
   entryKey(tenantId, accountId, depositId)
 export const creditKey = (tenantId: TenantId, to: AccountId, from: AccountId, paymentId: PaymentId): string =>
-  entryKey(tenantId, to, `${from}\u0000${paymentId}`)
+  entryKey(tenantId, to, `${lengthPrefixed(from)}\u0000${paymentId}`)
 
 /** The key under which an entity is stored, unique across kinds. */
 export const entityKey = (entity: Entity): string => {

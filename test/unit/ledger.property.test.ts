@@ -22,7 +22,7 @@ import {
   stepsArbitrary,
 } from "../support/arbitraries.ts"
 
-const numRuns = 400
+const numRuns = 1000
 
 /** What the test knows independently of the ledger: every key that took effect, with its fields. */
 interface Model {
@@ -118,27 +118,37 @@ const checkResubmission = (decided: Decided): void => {
   else expect(decided.decision).toEqual([])
 }
 
+/** Fails with both totals shown, but only calls `expect` when they differ (it is slow per step). */
+const expectSameTotals = (actual: Map<string, bigint>, expected: Map<string, bigint>): void => {
+  const keys = new Set([...actual.keys(), ...expected.keys()])
+  const differs = [...keys].some((key) => (actual.get(key) ?? 0n) !== (expected.get(key) ?? 0n))
+  if (differs) expect(Object.fromEntries(actual)).toEqual(Object.fromEntries(expected))
+}
+
+const adder = (totals: Map<string, bigint>) => (key: string, minor: bigint) =>
+  totals.set(key, (totals.get(key) ?? 0n) + minor)
+
 /** Per tenant and currency: balances plus money in flight equal deposits, seen from the model. */
 const checkConservationByModel = (model: Model, scenario: Scenario): void => {
   const heldMinor = new Map<string, bigint>()
-  const add = (key: string, minor: bigint) => heldMinor.set(key, (heldMinor.get(key) ?? 0n) + minor)
+  const add = adder(heldMinor)
   for (const account of scenario.ledger.accounts.values()) {
     add(modelKey(account.tenantId, account.currency), account.balanceMinor)
   }
   for (const saga of scenario.sagas.values()) {
     const returned = saga.ended && typeof saga.credit !== "string"
-    if (saga.credit !== "applied" && !returned)
+    if (saga.credit !== "applied" && !returned) {
       add(modelKey(saga.debit.tenantId, saga.debit.currency), saga.debit.amountMinor)
+    }
   }
-  for (const [key, minor] of heldMinor)
-    expect({ key, minor }).toEqual({ key, minor: model.depositedMinor.get(key) ?? 0n })
-  for (const [key, minor] of model.depositedMinor) expect({ key, minor: heldMinor.get(key) }).toEqual({ key, minor })
+  expectSameTotals(heldMinor, model.depositedMinor)
 }
 
 /** The same conservation, computed from the ledger's own entities only. */
 const checkConservationByLedger = (ledger: Ledger): void => {
-  const balanceMinor = new Map<string, bigint>()
-  const add = (key: string, minor: bigint) => balanceMinor.set(key, (balanceMinor.get(key) ?? 0n) + minor)
+  const heldMinor = new Map<string, bigint>()
+  const depositedMinor = new Map<string, bigint>()
+  const add = adder(heldMinor)
   for (const account of ledger.accounts.values())
     add(modelKey(account.tenantId, account.currency), account.balanceMinor)
   for (const payment of ledger.payments.values()) {
@@ -146,14 +156,15 @@ const checkConservationByLedger = (ledger: Ledger): void => {
     if (payment.status === "pending" && !credited)
       add(modelKey(payment.tenantId, payment.currency), payment.amountMinor)
   }
-  for (const deposit of ledger.deposits.values())
-    add(modelKey(deposit.tenantId, deposit.currency), -deposit.amountMinor)
-  for (const [key, minor] of balanceMinor) expect({ key, minor }).toEqual({ key, minor: 0n })
+  for (const deposit of ledger.deposits.values()) {
+    adder(depositedMinor)(modelKey(deposit.tenantId, deposit.currency), deposit.amountMinor)
+  }
+  expectSameTotals(heldMinor, depositedMinor)
 }
 
 const checkFloors = (ledger: Ledger): void => {
   for (const account of ledger.accounts.values()) {
-    expect(account.balanceMinor >= account.floorMinor, `${account.accountId} below its floor`).toBe(true)
+    if (account.balanceMinor < account.floorMinor) expect(account).toEqual("an account at or above its floor")
   }
 }
 
@@ -170,7 +181,7 @@ const checkPaymentEdges = (previous: Map<string, Entity & { kind: "payment" }>, 
   for (const payment of ledger.payments.values()) {
     const key = modelKey(payment.tenantId, payment.from, payment.paymentId)
     const before = previous.get(key)?.value
-    if (before !== undefined) {
+    if (before !== undefined && before !== payment) {
       expect(allowedEdges.has(`${before.status}->${payment.status}`), `${before.status}->${payment.status}`).toBe(true)
       expect({ ...payment, status: before.status, reason: before.reason }).toEqual(before)
       if (before.status === "declined") expect(payment.reason).toBe(before.reason)
