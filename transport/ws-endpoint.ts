@@ -90,6 +90,9 @@ const message = (state: EdgeState, ws: WebSocket<Connection>, data: ArrayBuffer,
     state.wsInFlight--
     if (connection.closed) return
     // Outside the message callback the socket is not corked; corking packs the answer into one write.
+    // send() answers 0 when the answer waits in the backpressure buffer (the soft limit above then
+    // refuses new work) and 2 when the hard cap dropped it, in which case uWS closes the socket and
+    // the close handler marks it: nothing more to do here either way.
     ws.cork(() => ws.send(encodeFrameAnswer(request.reqId, outcome), false))
   })
 }
