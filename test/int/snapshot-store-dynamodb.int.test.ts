@@ -105,6 +105,28 @@ describe("DynamoDB SnapshotStore", () => {
     expect(await scanKeys(`${tablePrefix}-tenant-${otherTenant}`)).toEqual(theirs.map(entityKey).sort())
   }, 60_000)
 
+  it("answers SnapshotUnavailable, not a defect, when the server cannot be reached", async () => {
+    const unreachable = layerDynamoDb({
+      endpoint: "http://127.0.0.1:1",
+      region: "us-east-1",
+      tablePrefix: nextPrefix(),
+    })
+    const outcome = await Effect.runPromise(
+      Effect.gen(function* () {
+        const store = yield* SnapshotStore
+        const claim = yield* Effect.result(store.claim(0, 1))
+        const save = yield* Effect.result(
+          store.save({ shard: 0, epoch: 1, nextOffset: 1 }, [accountEntity("a", 1n, 1)]),
+        )
+        return [claim, save]
+      }).pipe(Effect.provide(unreachable)),
+    )
+    for (const result of outcome) {
+      expect(result._tag).toBe("Failure")
+      if (result._tag === "Failure") expect(result.failure).toMatchObject({ _tag: "SnapshotUnavailable", shard: 0 })
+    }
+  }, 60_000)
+
   it(
     "round-trips a snapshot of 2,000 entities exactly, balances beyond 2^53 included",
     () =>
