@@ -3,11 +3,14 @@
  * adapters: every operation with its exact answer shape, pipelining, idempotent retries, declines,
  * tenant isolation, authentication and the health probes.
  */
+import { Effect, Exit } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import WebSocket from "ws"
+import { serverResource } from "../../transport/server.ts"
 import { eventually } from "../support/commands.ts"
 import {
   accountInShard,
+  defaultEdge,
   httpRequest,
   startTransportHarness,
   type TransportHarness,
@@ -402,5 +405,32 @@ describe("health probes", () => {
     harness.journal.outage = false
     await eventually(async () => (await httpRequest(harness.port, "GET", "/readyz", { apiKey: "" })).status === 200)
     expect(await balanceOf("probe")).toBe("0.00")
+  })
+})
+
+describe("server lifecycle", () => {
+  it("fails to start with ServerStartFailed when the port is taken", async () => {
+    const exit = await Effect.runPromiseExit(
+      Effect.scoped(
+        serverResource({
+          host: "127.0.0.1",
+          port: harness.port,
+          processor: harness.processor,
+          tenants: [tenantOne],
+          edge: defaultEdge,
+        }),
+      ),
+    )
+    expect(Exit.isFailure(exit)).toBe(true)
+    expect(JSON.stringify(exit)).toContain("ServerStartFailed")
+  })
+
+  it("stops listening and closes open sockets on close", async () => {
+    const own = await startTransportHarness()
+    const socket = await WsClient.connect(own.port, tenantOne.apiKey)
+    expect((await socket.request("getAccount", { accountId: "none" })).error?.code).toBe("UNKNOWN_ACCOUNT")
+    await own.close()
+    await eventually(() => socket.isClosed)
+    await expect(fetch(`http://127.0.0.1:${own.port}/healthz`)).rejects.toThrow()
   })
 })
