@@ -4,7 +4,7 @@
  * journal topic check at start: one partition per shard, kept forever, acks=all durable.
  */
 import { Effect } from "effect"
-import { type Admin, Kafka, logLevel, type RetryOptions } from "kafkajs"
+import { type Admin, Kafka, type logCreator as logCreatorType, logLevel, type RetryOptions } from "kafkajs"
 import { JournalUnavailable } from "../journal.ts"
 import { describeKafkaError } from "./kafka-errors.ts"
 
@@ -35,6 +35,36 @@ export const clientRetry: Required<Omit<RetryOptions, "restartOnFailure">> = {
   factor: 0.2,
 }
 
+/**
+ * The writer's retries start much sooner: the broker answers CONCURRENT_TRANSACTIONS to the next
+ * transaction's AddPartitionsToTxn while the previous commit's markers are still being written
+ * (a few milliseconds), which happens on every back-to-back append. With kafkajs's 100 ms-class
+ * back-off each such append would wait that long. Eight attempts sum to about 2.3 s of waiting.
+ */
+export const writerRetry: Required<Omit<RetryOptions, "restartOnFailure">> = {
+  retries: 8,
+  initialRetryTime: 10,
+  maxRetryTime: 1_000,
+  multiplier: 2,
+  factor: 0.2,
+}
+
+/**
+ * kafkajs logs, at ERROR, every broker refusal it retries or passes on. Two are expected: the
+ * CONCURRENT_TRANSACTIONS answer described above, and the fencing of a stale writer, which reaches
+ * the runtime as JournalFenced and is logged there. Everything else is kept.
+ */
+const expectedRefusals = [
+  "another concurrent operation on the same transaction",
+  "Producer attempted an operation with an old epoch",
+]
+
+const logCreator: logCreatorType = () => (entry) => {
+  const message = `${entry.log.message} ${String(entry.log.error ?? "")}`
+  if (expectedRefusals.some((refusal) => message.includes(refusal))) return
+  console.error(JSON.stringify({ level: entry.label, logger: "kafkajs", namespace: entry.namespace, ...entry.log }))
+}
+
 export const makeKafka = (config: KafkaJournalConfig): Kafka =>
   new Kafka({
     clientId: config.clientId,
@@ -43,9 +73,9 @@ export const makeKafka = (config: KafkaJournalConfig): Kafka =>
     requestTimeout: config.requestTimeoutMs,
     enforceRequestTimeout: true,
     retry: clientRetry,
-    // Expected broker refusals (fencing) are returned to the runtime as typed failures and logged
-    // there; kafkajs's own INFO/WARN lines add nothing but noise.
+    // kafkajs's INFO/WARN lines (joins, retries it recovers from) add nothing but noise.
     logLevel: logLevel.ERROR,
+    logCreator,
   })
 
 /**
@@ -108,7 +138,9 @@ export const ensureJournalTopic = (kafka: Kafka, config: KafkaJournalConfig): Ef
     }),
     (admin) =>
       boundedPromise(-1, "ensuring the journal topic", config.requestTimeoutMs * 2, async () => {
-        await createTopicIfMissing(admin, config)
+        // Listing first keeps kafkajs from logging the broker's TOPIC_ALREADY_EXISTS at every start;
+        // two nodes creating it at once is still fine (createTopics then answers false).
+        if (!(await admin.listTopics()).includes(config.topic)) await createTopicIfMissing(admin, config)
         const metadata = await admin.fetchTopicMetadata({ topics: [config.topic] })
         return metadata.topics[0]?.partitions.length ?? 0
       }).pipe(

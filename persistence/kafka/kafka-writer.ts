@@ -8,7 +8,7 @@ import { Effect, type Scope } from "effect"
 import { type Kafka, type Message, Partitioners, type Producer, type Transaction } from "kafkajs"
 import { encodeJournalRecord, eventSchemaVersion, type JournalRecord } from "../../core/events.ts"
 import { JournalFenced, type JournalUnavailable, type ShardWriter } from "../journal.ts"
-import { boundedPromise, clientRetry, type KafkaJournalConfig, unavailable } from "./kafka-clients.ts"
+import { boundedPromise, type KafkaJournalConfig, unavailable, writerRetry } from "./kafka-clients.ts"
 import { describeKafkaError, isFencingError } from "./kafka-errors.ts"
 
 export const schemaVersionHeader = "schema-version"
@@ -70,13 +70,17 @@ const sendChunk = async (
   return Number(answer.baseOffset) + messages.length - 1
 }
 
-/** One Kafka transaction for one group commit; returns the offset after its last record. */
+/**
+ * One Kafka transaction for one group commit; returns the offset after its last record.
+ * `beforeCommit` lets the fencing fault test hold a stale writer between its send and its commit.
+ */
 export const appendInTransaction = async (
   producer: Producer,
   topic: string,
   shard: number,
   messages: ReadonlyArray<Message>,
   timeoutMs: number,
+  beforeCommit: () => Promise<void> = async () => {},
 ): Promise<number> => {
   const transaction = await producer.transaction()
   try {
@@ -84,6 +88,7 @@ export const appendInTransaction = async (
     for (const chunk of chunksOf(messages)) {
       lastOffset = await sendChunk(transaction, topic, shard, chunk, timeoutMs)
     }
+    await beforeCommit()
     await transaction.commit()
     return lastOffset + 1
   } catch (error) {
@@ -102,7 +107,7 @@ export const makeProducer = (kafka: Kafka, config: KafkaJournalConfig, shard: nu
     idempotent: true,
     maxInFlightRequests: 1,
     transactionTimeout: transactionTimeoutMs,
-    retry: clientRetry,
+    retry: writerRetry,
     allowAutoTopicCreation: false,
     // Every message names its partition; the partitioner is never consulted.
     createPartitioner: Partitioners.DefaultPartitioner,
@@ -114,7 +119,7 @@ export const makeProducer = (kafka: Kafka, config: KafkaJournalConfig, shard: nu
  * transaction, runs lazily at the first `transaction()`. Beginning and aborting an empty
  * transaction forces it now (the empty abort sends nothing to the broker).
  */
-const connectAndFence = async (producer: Producer): Promise<void> => {
+export const connectAndFence = async (producer: Producer): Promise<void> => {
   await producer.connect()
   const fencing = await producer.transaction()
   await fencing.abort()
