@@ -42,7 +42,9 @@ const serve = (config: NodeConfig) =>
         edge: config.edge,
       })
       const where = config.mode === "embedded" ? `data in ${config.dataDir}` : `journal ${config.kafka.topic}`
-      console.log(`payments node ${config.nodeId} (${config.mode}, ${where}) listening on http://${config.host}:${server.port}`)
+      console.log(
+        `payments node ${config.nodeId} (${config.mode}, ${where}) listening on http://${config.host}:${server.port}`,
+      )
     }),
   )
 
