@@ -62,9 +62,12 @@ export const recoverShard = Effect.fn("Shard.recover")(function* (
   shard: number,
 ): Effect.fn.Return<Incarnation, RecoveryError> {
   const lease = yield* ports.leases.acquire(shard)
-  const snapshot = yield* ports.snapshots.claim(shard, lease.epoch)
+  // The ownership's resources close together: the journal writer first, then the lease, so another
+  // node can take the shard at once when this one stops serving it instead of waiting out the TTL.
   const scope = yield* Scope.make()
+  yield* Scope.addFinalizer(scope, ports.leases.release(lease))
   const rebuilt = Effect.gen(function* () {
+    const snapshot = yield* ports.snapshots.claim(shard, lease.epoch)
     const writer = yield* ports.journal.openWriter(shard).pipe(Scope.provide(scope))
     const ledger = new Ledger()
     for (const entity of snapshot?.entities ?? []) ledger.put(entity)
@@ -79,14 +82,16 @@ export const recoverShard = Effect.fn("Shard.recover")(function* (
       eventsReplayed: replayed.eventsReplayed,
       release: Scope.close(scope, Exit.void),
     }
-    return incarnation
+    return { incarnation, snapshotEntities: snapshot?.entities.length ?? 0 }
   })
-  const incarnation = yield* rebuilt.pipe(Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause))))
+  const { incarnation, snapshotEntities } = yield* rebuilt.pipe(
+    Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause))),
+  )
   yield* Effect.logInfo("shard recovered").pipe(
     Effect.annotateLogs({
       shard,
       epoch: lease.epoch,
-      snapshotEntities: snapshot?.entities.length ?? 0,
+      snapshotEntities,
       eventsReplayed: incarnation.eventsReplayed,
       nextOffset: incarnation.nextOffset,
     }),
