@@ -38,12 +38,13 @@ export const clientRetry: Required<Omit<RetryOptions, "restartOnFailure">> = {
 /**
  * The writer's retries start much sooner: the broker answers CONCURRENT_TRANSACTIONS to the next
  * transaction's AddPartitionsToTxn while the previous commit's markers are still being written
- * (a few milliseconds), which happens on every back-to-back append. With kafkajs's 100 ms-class
- * back-off each such append would wait that long. Eight attempts sum to about 2.3 s of waiting.
+ * (a few milliseconds), which happens to about one back-to-back append in ten on the local broker.
+ * With kafkajs's 100 ms-class back-off each such append would wait that long. The ten retries sum
+ * to about 3.3 s of waiting, inside the append's requestTimeoutMs deadline (5 s by default).
  */
 export const writerRetry: Required<Omit<RetryOptions, "restartOnFailure">> = {
-  retries: 8,
-  initialRetryTime: 10,
+  retries: 10,
+  initialRetryTime: 5,
   maxRetryTime: 1_000,
   multiplier: 2,
   factor: 0.2,
