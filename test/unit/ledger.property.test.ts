@@ -6,6 +6,7 @@
  */
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
+import { decide } from "../../core/decide.ts"
 import { isRejection } from "../../core/errors.ts"
 import type { Event } from "../../core/events.ts"
 import { evolve } from "../../core/evolve.ts"
@@ -227,6 +228,20 @@ describe("ledger under generated command sequences", () => {
         expect(entitiesOf(replay(scenario.records))).toEqual(entitiesOf(scenario.ledger))
       }),
       { numRuns },
+    )
+  })
+
+  it("never changes the ledger while deciding, and decides the same command the same way twice", () => {
+    fc.assert(
+      fc.property(stepsArbitrary(), (steps) => {
+        const scenario = runScenario(steps)
+        const before = entitiesOf(scenario.ledger)
+        for (const { command } of scenario.decided) {
+          expect(decide(scenario.ledger, command)).toEqual(decide(scenario.ledger, command))
+        }
+        expect(entitiesOf(scenario.ledger)).toEqual(before)
+      }),
+      { numRuns: 200 },
     )
   })
 
