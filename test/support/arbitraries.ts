@@ -255,8 +255,10 @@ const clientCommand = (ledger: Ledger, step: Step, index: number): Command | und
 const sagaCommand = (scenario: Scenario, step: Step, index: number): Command | undefined => {
   const sagas = [...scenario.sagas.values()]
   if (step._tag === "DeliverCredit") {
-    // A refused credit is followed by a reversal, never by another delivery (see the report on
-    // late duplicate deliveries): every other saga may get its credit delivered again.
+    // A refused credit is followed by the reversal, never by another delivery: the creditor keeps
+    // no record of a refusal, so a delivery after the reversal would be applied if the creditor
+    // account had been opened meanwhile, and money would be created. The runtime must not deliver
+    // a credit again once the saga has reversed; every other saga may see duplicates.
     const eligible = sagas.filter((saga) => typeof saga.credit === "string")
     const saga = eligible[step.pick % Math.max(eligible.length, 1)]
     if (saga === undefined) return undefined
