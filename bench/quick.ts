@@ -47,7 +47,13 @@ const randomTransfer = (sequence: number) => {
   const from = Math.floor(Math.random() * accountCount)
   let to = Math.floor(Math.random() * (accountCount - 1))
   if (to >= from) to++
-  return { paymentId: `b-${Date.now()}-${sequence}`, from: `acct-${from}`, to: `acct-${to}`, amount: "0.01", currency: "USD" }
+  return {
+    paymentId: `b-${Date.now()}-${sequence}`,
+    from: `acct-${from}`,
+    to: `acct-${to}`,
+    amount: "0.01",
+    currency: "USD",
+  }
 }
 
 const setUpAccounts = async (client: WsClient) => {
@@ -55,16 +61,14 @@ const setUpAccounts = async (client: WsClient) => {
     const batch = []
     for (let index = start; index < Math.min(accountCount, start + 200); index++) {
       batch.push(
-        client
-          .request("openAccount", { accountId: `acct-${index}`, currency: "USD" })
-          .then(() =>
-            client.request("deposit", {
-              accountId: `acct-${index}`,
-              depositId: `seed-${index}`,
-              amount: "1000000.00",
-              currency: "USD",
-            }),
-          ),
+        client.request("openAccount", { accountId: `acct-${index}`, currency: "USD" }).then(() =>
+          client.request("deposit", {
+            accountId: `acct-${index}`,
+            depositId: `seed-${index}`,
+            amount: "1000000.00",
+            currency: "USD",
+          }),
+        ),
       )
     }
     await Promise.all(batch)
@@ -132,7 +136,12 @@ const report = (mode: string, label: string, result: RunResult) => {
 
 const runMode = async (mode: string) => {
   const dataDir = mkdtempSync(join(tmpdir(), "bench-quick-"))
-  const env: Record<string, string> = { MODE: mode, DATA_DIR: dataDir, TENANTS: `bench:${apiKey}`, LOG_LEVEL: "warning" }
+  const env: Record<string, string> = {
+    MODE: mode,
+    DATA_DIR: dataDir,
+    TENANTS: `bench:${apiKey}`,
+    LOG_LEVEL: "warning",
+  }
   if (mode === "aws") {
     const endpoints = await stackUp()
     const unique = `bench${Date.now()}`
@@ -147,7 +156,9 @@ const runMode = async (mode: string) => {
   }
   const node = await startNodeProcess(env, 180_000)
   try {
-    const clients = await Promise.all(Array.from({ length: connectionCount }, () => WsClient.connect(node.port, apiKey)))
+    const clients = await Promise.all(
+      Array.from({ length: connectionCount }, () => WsClient.connect(node.port, apiKey)),
+    )
     await setUpAccounts(clients[0] as WsClient)
     report(mode, `saturation (${connectionCount}x${inFlightPerConnection})`, await saturate(clients))
     report(mode, `open loop @ ${offeredRate}/s`, await openLoop(clients, offeredRate))

@@ -134,7 +134,7 @@ describe("aws mode with its journal frozen", () => {
     try {
       const duringOutage = transfers.slice(40, 80)
       const answers = await Promise.all(duringOutage.map((transfer) => send(client, transfer)))
-      duringOutage.forEach((transfer, index) => record(transfer, answers[index] as Answer))
+      for (const [index, transfer] of duringOutage.entries()) record(transfer, answers[index] as Answer)
       expect(answers.filter((answer) => !answer.ok).length).toBeGreaterThan(0)
       await waitForReadiness(port, 503, 30_000)
       const whileDown = await send(client, transfers[80] as Transfer)
