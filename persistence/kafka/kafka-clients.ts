@@ -80,7 +80,7 @@ export const makeKafka = (config: KafkaJournalConfig): Kafka =>
   })
 
 /**
- * Runs a kafkajs call with a deadline. kafkajs cannot cancel a request, so after the deadline the
+ * Runs a kafkajs call with a deadline (`shard` -1: not about one shard). kafkajs cannot cancel a request, so after the deadline the
  * promise may still settle; callers treat a timed-out resource as unusable for that reason.
  */
 export const boundedPromise = <A>(
@@ -93,7 +93,10 @@ export const boundedPromise = <A>(
     Effect.timeoutOrElse({
       duration: timeoutMs,
       orElse: () =>
-        Effect.fail({ cause: new Error(`${what} of shard ${shard} took longer than ${timeoutMs} ms`), timedOut: true }),
+        Effect.fail({
+          cause: new Error(`${what}${shard >= 0 ? ` of shard ${shard}` : ""} took longer than ${timeoutMs} ms`),
+          timedOut: true,
+        }),
     }),
   )
 
