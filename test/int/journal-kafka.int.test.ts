@@ -52,10 +52,7 @@ const collect = (shard: number, fromOffset: number) =>
   })
 
 /** Writes to the journal topic behind the adapter's back, as another (non-journal) producer would. */
-const withRawProducer = async (
-  topic: string,
-  use: (producer: ReturnType<Kafka["producer"]>) => Promise<void>,
-): Promise<void> => {
+const withRawProducer = async (use: (producer: ReturnType<Kafka["producer"]>) => Promise<void>): Promise<void> => {
   const kafka = new Kafka({ clientId: "journal-int-raw", brokers: [...brokers], logLevel: logLevel.NOTHING })
   const producer = kafka.producer({ transactionalId: `raw-${randomUUID()}`, idempotent: true, maxInFlightRequests: 1 })
   await producer.connect()
@@ -67,7 +64,7 @@ const withRawProducer = async (
 }
 
 const sendInTransaction = (topic: string, messages: Array<Message>, outcome: "commit" | "abort") =>
-  withRawProducer(topic, async (producer) => {
+  withRawProducer(async (producer) => {
     const transaction = await producer.transaction()
     await transaction.send({ topic, messages, acks: -1 })
     await (outcome === "commit" ? transaction.commit() : transaction.abort())
