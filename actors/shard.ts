@@ -199,18 +199,20 @@ export class Shard {
     )
   }
 
-  /** Another owner took the shard: stop serving it and never write to it again. */
+  /**
+   * This ownership was fenced: never write with it again. The shard then tries to take a new
+   * ownership, which waits on the lease while another node holds it. Fencing is not always another
+   * node: the broker also aborts a transaction that stalled past its timeout, and a single node
+   * must come back from that by itself.
+   */
   private fence(incarnation: Incarnation, why: string): void {
     if (this.incarnation !== incarnation) return
+    if (this.status !== "stopped") this.status = "fenced"
     Effect.runFork(
-      Effect.logError("shard fenced; no longer serving it").pipe(
+      Effect.logError("shard fenced; no longer serving this ownership").pipe(
         Effect.annotateLogs({ shard: this.shard, why }),
         Effect.andThen(this.dropIncarnation(why)),
-        Effect.andThen(
-          Effect.sync(() => {
-            if (this.status !== "stopped") this.status = "fenced"
-          }),
-        ),
+        Effect.andThen(Effect.sync(() => this.scheduleRebuild())),
       ),
     )
   }

@@ -6,7 +6,11 @@
 import { Context, type Effect, Schema, type Scope } from "effect"
 import type { JournalRecord } from "../core/events.ts"
 
-/** The journal cannot be reached or refused the write; nothing in the failed append is durable. */
+/**
+ * The journal cannot be reached or refused the write. The append was not acknowledged; its records
+ * may or may not be durable (a networked journal cannot recall a request), and rebuilding the shard
+ * (fence, then replay) settles which.
+ */
 export class JournalUnavailable extends Schema.TaggedError<JournalUnavailable>()("JournalUnavailable", {
   shard: Schema.Number,
   message: Schema.String,
