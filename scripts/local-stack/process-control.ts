@@ -150,11 +150,22 @@ export interface ReadinessWait {
   readonly logFile: string
 }
 
+/** One probe may not hang the wait: a server that accepts connections but never replies counts as "not yet". */
+const probeTimeoutMs = 5_000
+
+const answersWithin = (answers: () => Promise<boolean>, timeoutMs: number): Promise<boolean> => {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeoutMs)
+  })
+  return Promise.race([answers().catch(() => false), timeout]).finally(() => clearTimeout(timer))
+}
+
 /** Polls until the server answers; fails with the log tail if the process dies or the deadline passes. */
 export const waitUntilReady = async (wait: ReadinessWait): Promise<void> => {
   const deadline = Date.now() + wait.deadlineMs
   for (;;) {
-    if (await wait.answers()) return
+    if (await answersWithin(wait.answers, probeTimeoutMs)) return
     if (wait.pid !== undefined && !isProcessAlive(wait.pid)) {
       throw new Error(`${wait.name} exited before it answered; last log lines:\n${tailOfFile(wait.logFile)}`)
     }

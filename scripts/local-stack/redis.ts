@@ -43,6 +43,8 @@ export const redisAnswers = async (url: string): Promise<boolean> => {
   const client = new Redis(url, {
     lazyConnect: true,
     connectTimeout: 1_000,
+    // A stopped (SIGSTOP) or wedged server accepts the TCP connection and never answers.
+    commandTimeout: 2_000,
     maxRetriesPerRequest: 0,
     enableOfflineQueue: false,
     retryStrategy: () => null,
