@@ -158,13 +158,14 @@ const ensureServer = async (driver: ServerDriver, log: (line: string) => void): 
 export const stackUp = async (options?: { readonly log?: (line: string) => void }): Promise<StackUpResult> => {
   const log = options?.log ?? (() => {})
   const started = await withLockFile("stack-up", kafkaReadyDeadlineMs * 2, async () => {
-    const outcomes = await Promise.allSettled(drivers(log).map((driver) => ensureServer(driver, log)))
+    const outcomes = await Promise.allSettled(
+      drivers(log).map(async (driver) => ({ name: driver.name, started: await ensureServer(driver, log) })),
+    )
     const failures = outcomes.flatMap((outcome) => (outcome.status === "rejected" ? [String(outcome.reason)] : []))
     if (failures.length > 0) throw new Error(`local stack did not come up:\n${failures.join("\n")}`)
-    return serverNames.filter((_, index) => {
-      const outcome = outcomes[index]
-      return outcome?.status === "fulfilled" && outcome.value
-    })
+    return outcomes.flatMap((outcome) =>
+      outcome.status === "fulfilled" && outcome.value.started ? [outcome.value.name] : [],
+    )
   })
   return { ...stackEndpoints(), started }
 }
