@@ -59,9 +59,12 @@ const defaultMapSizeBytes = 1024 * 1024 * 1024
  * `transaction` resolves when the commit is visible, before it is flushed, and durability would
  * hang on a second promise (`flushed`) that is easy to forget. With it off, the commit itself
  * syncs, and writes queued meanwhile gather into the next transaction, which is the group commit.
- * `noSync` and `noMetaSync` are off for the same reason. `commitDelay` 0 with event-turn batching
- * commits at the next turn: every append issued in one turn (one per shard) shares a transaction
- * without waiting on a timer. `cache` is off so that nothing is served that is not committed.
+ * `noSync` and `noMetaSync` are off for the same reason. `commitDelay` 0 starts a commit at once
+ * (no timer). `eventTurnBatching` is off because lmdb-js 3.5.6 leaves an internal promise of the
+ * event-turn batch unhandled when a commit fails (a full disk would crash the process instead of
+ * failing the appends); every append is an explicit transaction callback anyway, and callbacks
+ * queued while a commit syncs still share the next commit. `cache` is off so that nothing is
+ * served that is not committed.
  */
 const durableWriteOptions = {
   overlappingSync: false,
@@ -69,7 +72,7 @@ const durableWriteOptions = {
   noMetaSync: false,
   useWritemap: false,
   commitDelay: 0,
-  eventTurnBatching: true,
+  eventTurnBatching: false,
   cache: false,
   compression: false,
 } as const
@@ -169,7 +172,16 @@ const openDatabases = (config: LmdbConfig): LedgerEnvironment => {
   }
 }
 
-const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error))
+/**
+ * The message of a failed LMDB operation. A failed commit's error carries the cause as a second
+ * promise (`commitError`) that lmdb-js rejects and nobody else awaits: handle it here so it cannot
+ * surface as an unhandled rejection, which would stop the process.
+ */
+export const lmdbErrorMessage = (error: unknown): string => {
+  const commitError = (error as { commitError?: Promise<unknown> } | null)?.commitError
+  if (commitError !== undefined && typeof commitError.catch === "function") commitError.catch(() => {})
+  return error instanceof Error ? error.message : String(error)
+}
 
 /** Locks the data directory and opens the environment; both are released when the scope closes. */
 export const acquireLedgerEnvironment = (
@@ -187,7 +199,7 @@ export const acquireLedgerEnvironment = (
           throw error
         }
       },
-      catch: (error) => new LmdbUnavailable({ dataDir: config.dataDir, message: messageOf(error) }),
+      catch: (error) => new LmdbUnavailable({ dataDir: config.dataDir, message: lmdbErrorMessage(error) }),
     }),
     ({ lockPath, environment }) =>
       Effect.promise(() => environment.root.close()).pipe(

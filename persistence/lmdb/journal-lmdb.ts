@@ -4,9 +4,9 @@
  * transaction is synced to disk (see `durableWriteOptions` in environment.ts).
  *
  * Each append is one child transaction inside lmdb-js's batched write transaction: appends of
- * different shards issued in the same event turn share one commit (one fdatasync), while each
- * append stays all or nothing (a throw aborts only its child) and checks its epoch atomically
- * with its writes.
+ * different shards queued while the previous commit syncs share the next commit (one fdatasync),
+ * while each append stays all or nothing (a throw aborts only its child) and checks its epoch
+ * atomically with its writes.
  */
 import { Effect, Layer } from "effect"
 import { decodeJournalRecord, encodeJournalRecord, type JournalRecord } from "../../core/events.ts"
@@ -17,12 +17,11 @@ import {
   type LedgerEnvironment,
   type LmdbConfig,
   type LmdbUnavailable,
+  lmdbErrorMessage,
 } from "./environment.ts"
 
 /** Entries handed to `onEntries` at once during replay: bounds the memory of one read. */
 const replayBatchEntriesMax = 1024
-
-const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
 /** Returned by an append's transaction callback when another writer owns the shard. */
 const fenced = Symbol("fenced")
@@ -65,7 +64,7 @@ const appendInTransaction = (
 }
 
 const makeWriter = (environment: LedgerEnvironment, shard: number, state: WriterState): ShardWriter => {
-  const unavailable = (error: unknown) => new JournalUnavailable({ shard, message: messageOf(error) })
+  const unavailable = (error: unknown) => new JournalUnavailable({ shard, message: lmdbErrorMessage(error) })
   const stop = (error: JournalUnavailable | JournalFenced) => {
     state.stopped ??= error
     return Effect.fail(error)
@@ -102,7 +101,7 @@ const openWriter = (environment: LedgerEnvironment, shard: number) =>
           environment.writerEpochs.putSync(shard, epoch)
           return { epoch, nextOffset: journalEnd(environment, shard), stopped: undefined }
         }),
-      catch: (error) => new JournalUnavailable({ shard, message: messageOf(error) }),
+      catch: (error) => new JournalUnavailable({ shard, message: lmdbErrorMessage(error) }),
     }),
     (state) =>
       Effect.sync(() => {
@@ -113,7 +112,7 @@ const openWriter = (environment: LedgerEnvironment, shard: number) =>
 const readRaw = (environment: LedgerEnvironment, shard: number, fromOffset: number, toOffset: number) =>
   Effect.try({
     try: () => Array.from(environment.journal.getRange({ start: [shard, fromOffset], end: [shard, toOffset] })),
-    catch: (error) => new JournalUnavailable({ shard, message: messageOf(error) }),
+    catch: (error) => new JournalUnavailable({ shard, message: lmdbErrorMessage(error) }),
   })
 
 /** A gap, a foreign key or a record that does not decode is damage or a bug: stop, do not guess. */
@@ -151,7 +150,7 @@ const replay = (
         environment.root.resetReadTxn()
         return journalEnd(environment, shard)
       },
-      catch: (error) => new JournalUnavailable({ shard, message: messageOf(error) }),
+      catch: (error) => new JournalUnavailable({ shard, message: lmdbErrorMessage(error) }),
     })
     for (let offset = fromOffset; offset < end; offset += replayBatchEntriesMax) {
       const toOffset = Math.min(end, offset + replayBatchEntriesMax)

@@ -10,9 +10,8 @@ import {
   type LedgerEnvironment,
   type LmdbConfig,
   type LmdbUnavailable,
+  lmdbErrorMessage,
 } from "./environment.ts"
-
-const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
 export const makeLmdbShardLeases = (environment: LedgerEnvironment): ShardLeases["Service"] => {
   /** Shard -> epoch of this process's current ownership, for release to tell a stale lease. */
@@ -27,7 +26,7 @@ export const makeLmdbShardLeases = (environment: LedgerEnvironment): ShardLeases
             environment.leaseEpochs.putSync(shard, epoch)
             return { shard, epoch }
           }),
-        catch: (error) => new LeaseUnavailable({ shard, message: messageOf(error) }),
+        catch: (error) => new LeaseUnavailable({ shard, message: lmdbErrorMessage(error) }),
       }).pipe(Effect.tap((lease) => Effect.sync(() => owned.set(shard, lease.epoch)))),
     release: (lease) =>
       Effect.sync(() => {

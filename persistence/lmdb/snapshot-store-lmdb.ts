@@ -20,10 +20,9 @@ import {
   type LedgerEnvironment,
   type LmdbConfig,
   type LmdbUnavailable,
+  lmdbErrorMessage,
   type StoredCheckpoint,
 } from "./environment.ts"
-
-const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
 /** What a transaction callback returns when a newer epoch holds the shard. */
 interface Fenced {
@@ -36,7 +35,7 @@ const transact = <A>(environment: LedgerEnvironment, shard: number, body: () => 
     // A child transaction: a throw half way through aborts this claim or save alone, not the
     // journal appends of other shards that share the batched write transaction.
     try: () => environment.root.childTransaction(body),
-    catch: (error) => new SnapshotUnavailable({ shard, message: messageOf(error) }),
+    catch: (error) => new SnapshotUnavailable({ shard, message: lmdbErrorMessage(error) }),
   }).pipe(
     Effect.flatMap((result) =>
       isFenced(result)
@@ -56,7 +55,7 @@ const readEntities = (environment: LedgerEnvironment, shard: number) =>
       environment.root.resetReadTxn()
       return Array.from(environment.entities.getRange({ start: [shard, ""], end: [shard + 1, ""] }))
     },
-    catch: (error) => new SnapshotUnavailable({ shard, message: messageOf(error) }),
+    catch: (error) => new SnapshotUnavailable({ shard, message: lmdbErrorMessage(error) }),
   }).pipe(
     // A stored entity that does not decode is damage or a bug: dying beats serving wrong balances.
     Effect.flatMap((raw) => Effect.sync(() => raw.map(({ value }) => decodeEntity(value)))),
