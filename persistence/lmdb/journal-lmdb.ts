@@ -54,6 +54,11 @@ const appendInTransaction = (
   encoded: ReadonlyArray<string>,
 ): number | typeof fenced => {
   if (environment.writerEpochs.get(shard) !== state.epoch) return fenced
+  // Appends of one writer are meant to run one at a time; if two overlapped and the first one's
+  // commit failed, the second would leave a gap. The log's real end is one cursor step away, so
+  // check it rather than trust the count (the throw aborts this child and stops the writer).
+  const end = journalEnd(environment, shard)
+  if (end !== state.nextOffset) throw new Error(`journal shard ${shard} ends at ${end}, writer at ${state.nextOffset}`)
   let offset = state.nextOffset
   for (const text of encoded) {
     environment.journal.putSync([shard, offset], text)
