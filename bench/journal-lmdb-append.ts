@@ -13,6 +13,7 @@ import { randomUUID } from "node:crypto"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { pathToFileURL } from "node:url"
 import { Effect, type Scope } from "effect"
 import * as hdr from "hdr-histogram-js"
 import { type Event, encodeJournalRecord, type JournalRecord } from "../core/events.ts"
@@ -30,7 +31,7 @@ const warmUpAppends = 100
 const replayRecords = 10_000
 
 /** A transfer debit with production-shaped ids: about 300 bytes once encoded. */
-const transferRecord = (index: number): JournalRecord => {
+export const transferRecord = (index: number): JournalRecord => {
   const event: Event = {
     _tag: "TransferDebited",
     schemaVersion: 1,
@@ -48,7 +49,7 @@ const transferRecord = (index: number): JournalRecord => {
   return { events: [event] }
 }
 
-const newHistogram = () =>
+export const newHistogram = () =>
   hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 })
 
 const printResult = (label: string, batchSize: number, latencyMicros: hdr.Histogram, elapsedMs: number): void => {
@@ -114,7 +115,7 @@ const replayRun = (shard: number) =>
     console.log(`replay of ${records} records (decoded): ${(performance.now() - startedAt).toFixed(1)} ms`)
   })
 
-const describeDisk = (directory: string): string => {
+export const describeDisk = (directory: string): string => {
   try {
     return execFileSync("df", ["-T", "-h", directory], { encoding: "utf8" }).trim().split("\n").at(-1) ?? "unknown"
   } catch {
@@ -141,4 +142,5 @@ const main = async () => {
   }
 }
 
-await main()
+// Imported by the LMDB ceiling (bench/baselines/lmdb-ceiling.ts) for its records: run only as a script.
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) await main()
