@@ -11,7 +11,7 @@
  */
 import { randomUUID } from "node:crypto"
 import { pathToFileURL } from "node:url"
-import { Effect, Exit, Scope } from "effect"
+import { Context, Effect, Exit, Layer, Scope } from "effect"
 import type { Producer } from "kafkajs"
 import { Journal } from "../../persistence/journal.ts"
 import { type KafkaJournalConfig, layerKafka } from "../../persistence/kafka/journal-kafka.ts"
@@ -105,10 +105,11 @@ const transactionalAppends = async (
   try {
     const writers = await Effect.runPromise(
       Effect.gen(function* () {
-        const journal = yield* Journal
+        // Built in the run's scope, so the journal stays open until the measurement is over.
+        const journal = Context.get(yield* Layer.build(layerKafka(config)), Journal)
         const shards = Array.from({ length: config.shardCount }, (_, shard) => shard)
         return yield* Effect.forEach(shards, (shard) => journal.openWriter(shard), { concurrency: 4 })
-      }).pipe(Effect.provide(layerKafka(config)), Scope.provide(scope)),
+      }).pipe(Scope.provide(scope)),
     )
     const appends = writers.map(
       (writer): AppendBatch =>
