@@ -6,6 +6,11 @@ import { stackDown, stackUp } from "../scripts/local-stack/stack.ts"
 
 export default async function setup(): Promise<() => Promise<void>> {
   const result = await stackUp({ log: (line) => console.log(`[local-stack] ${line}`) })
+  // Test files and the node processes they spawn find the stack through the node's own variables,
+  // so a stack moved to other ports (STACK_* variables) is used everywhere.
+  process.env.KAFKA_BROKERS = result.kafkaBrokers
+  process.env.DYNAMODB_ENDPOINT = result.dynamodbEndpoint
+  process.env.REDIS_URL = result.redisUrl
   return async () => {
     if (result.started.length > 0) await stackDown({ only: result.started })
   }
