@@ -9,14 +9,13 @@
 import { randomUUID } from "node:crypto"
 import { Effect, type Scope } from "effect"
 import * as hdr from "hdr-histogram-js"
-import { type Event, encodeJournalRecord, type JournalRecord } from "../core/events.ts"
-import type { AccountId, TenantId } from "../core/ids.ts"
-import type { Currency } from "../core/money.ts"
+import { encodeJournalRecord, type JournalRecord } from "../core/events.ts"
 import { Journal } from "../persistence/journal.ts"
 import { type KafkaJournalConfig, layerKafka } from "../persistence/kafka/journal-kafka.ts"
 import { makeKafka, writerRetry } from "../persistence/kafka/kafka-clients.ts"
 import { journalMessage } from "../persistence/kafka/kafka-writer.ts"
 import { stackUp } from "../scripts/local-stack/stack.ts"
+import { transferRecord } from "./journal-lmdb-append.ts"
 import { describeMachine } from "./support/machine.ts"
 
 const batchSizes = [1, 16, 128]
@@ -24,25 +23,6 @@ const batchSizes = [1, 16, 128]
 const appendsPerRun = Number(process.env.BENCH_APPENDS ?? "3000")
 const warmUpAppends = 100
 const replayRecords = 10_000
-
-/** A transfer debit with production-shaped ids: about 300 bytes once encoded. */
-const transferRecord = (index: number): JournalRecord => {
-  const event: Event = {
-    _tag: "TransferDebited",
-    schemaVersion: 1,
-    tenantId: "tenant-bench-0001" as TenantId,
-    accountId: `acct-${String(index % 10_000).padStart(8, "0")}` as AccountId,
-    paymentId: `pay-${randomUUID()}`,
-    correlationId: randomUUID(),
-    sequence: index + 1,
-    timestampMs: 1_700_000_000_000 + index,
-    to: `acct-${String((index * 7) % 10_000).padStart(8, "0")}` as AccountId,
-    amountMinor: BigInt(1_000 + index),
-    currency: "EUR" as Currency,
-    settled: index % 2 === 0,
-  }
-  return { events: [event] }
-}
 
 const newHistogram = () =>
   hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 })
