@@ -1,0 +1,143 @@
+/**
+ * The generator's connections to the target: WebSocket (the `ws` client, no compression, many
+ * requests in flight) or HTTP keep-alive (one request in flight per socket). Each channel keeps
+ * the indexes it has outstanding, so a closed socket or the end of the drain can account for them.
+ */
+import http from "node:http"
+import type { Socket } from "node:net"
+import WebSocket from "ws"
+import type { Target } from "./plan.ts"
+import { httpErrorCodeOf, readAnswer, transferBody, transferFrame } from "./workload.ts"
+
+/** Called once per request: `errorCode` undefined for an ok answer. */
+export type AnswerHandler = (channel: Channel, index: number, errorCode: string | undefined) => void
+
+export interface Channel {
+  readonly inFlightMax: number
+  readonly outstanding: Set<number>
+  readonly isOpen: () => boolean
+  /** `fields` is the transfer's JSON fields without braces. */
+  readonly send: (index: number, fields: string) => void
+  readonly cork: () => void
+  readonly uncork: () => void
+  readonly close: () => void
+}
+
+const loopbackHosts = new Set(["127.0.0.1", "::1", "localhost"])
+
+/** Load goes to this machine only: a benchmark must never be pointed at someone else's server. */
+export const assertLoopback = (host: string): void => {
+  if (!loopbackHosts.has(host))
+    throw new Error(`load targets must be loopback (127.0.0.1, ::1, localhost), not ${host}`)
+}
+
+const hostInUrl = (host: string): string => (host.includes(":") ? `[${host}]` : host)
+
+export const openWebSocket = (target: Target): Promise<WebSocket> => {
+  assertLoopback(target.host)
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(`ws://${hostInUrl(target.host)}:${target.port}/v1/ws`, {
+      headers: { authorization: `Bearer ${target.apiKey}` },
+      perMessageDeflate: false,
+      skipUTF8Validation: true,
+    })
+    socket.once("open", () => resolve(socket))
+    socket.once("error", reject)
+    socket.once("unexpected-response", (_request, response) =>
+      reject(new Error(`WebSocket upgrade refused: HTTP ${response.statusCode}`)),
+    )
+  })
+}
+
+/** The TCP socket under a `ws` client: corked while a batch of frames is written, so it leaves in one write. */
+const tcpSocketOf = (socket: WebSocket): Socket | undefined => (socket as unknown as { _socket?: Socket })._socket
+
+export const webSocketChannel = async (
+  target: Target,
+  inFlightMax: number,
+  onAnswer: AnswerHandler,
+): Promise<Channel> => {
+  const socket = await openWebSocket(target)
+  const outstanding = new Set<number>()
+  const tcp = tcpSocketOf(socket)
+  const channel: Channel = {
+    inFlightMax,
+    outstanding,
+    isOpen: () => socket.readyState === WebSocket.OPEN,
+    send: (index, fields) => {
+      outstanding.add(index)
+      socket.send(transferFrame(index, fields))
+    },
+    cork: () => tcp?.cork(),
+    uncork: () => tcp?.uncork(),
+    close: () => socket.close(),
+  }
+  socket.on("message", (data: Buffer) => {
+    const answer = readAnswer(data.toString())
+    if (answer === undefined || !outstanding.delete(answer.reqId)) return
+    onAnswer(channel, answer.reqId, answer.errorCode)
+  })
+  socket.on("close", () => {
+    const lost = [...outstanding]
+    outstanding.clear()
+    for (const index of lost) onAnswer(channel, index, "SOCKET_CLOSED")
+  })
+  socket.on("error", () => {})
+  return channel
+}
+
+/** HTTP/1.1 without pipelining: one request in flight per keep-alive socket of the shared agent. */
+export const httpChannel = (target: Target, agent: http.Agent, onAnswer: AnswerHandler): Channel => {
+  assertLoopback(target.host)
+  const outstanding = new Set<number>()
+  const authorization = `Bearer ${target.apiKey}`
+  const settle = (index: number, errorCode: string | undefined) => {
+    if (outstanding.delete(index)) onAnswer(channel, index, errorCode)
+  }
+  const channel: Channel = {
+    inFlightMax: 1,
+    outstanding,
+    isOpen: () => true,
+    send: (index, fields) => {
+      outstanding.add(index)
+      const body = transferBody(fields)
+      const request = http.request(
+        {
+          agent,
+          host: target.host,
+          port: target.port,
+          method: "POST",
+          path: "/v1/payments",
+          headers: {
+            authorization,
+            "content-type": "application/json",
+            "content-length": Buffer.byteLength(body),
+          },
+        },
+        (response) => {
+          const status = response.statusCode ?? 0
+          if (status === 200) {
+            response.once("end", () => settle(index, undefined))
+            response.resume()
+            return
+          }
+          let text = ""
+          response.setEncoding("utf8")
+          response.on("data", (chunk: string) => {
+            text += chunk
+          })
+          response.once("end", () => settle(index, httpErrorCodeOf(status, text)))
+        },
+      )
+      request.once("error", () => settle(index, "SOCKET_CLOSED"))
+      request.end(body)
+    },
+    cork: () => {},
+    uncork: () => {},
+    close: () => {},
+  }
+  return channel
+}
+
+export const httpAgentOf = (connections: number): http.Agent =>
+  new http.Agent({ keepAlive: true, maxSockets: connections, maxFreeSockets: connections })

@@ -1,0 +1,217 @@
+/**
+ * Runs an open-loop load plan: forks the generator workers, splits connections and rate between
+ * them (worker w sends requests w, w + workers, ...), starts them together, prints a progress line
+ * every second and merges what they measured into one LoadResult.
+ *
+ * Set BENCH_GENERATOR_CPU_PROF=<dir> to run the workers under --cpu-prof (profiles land in <dir>).
+ */
+import { type ChildProcess, fork } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import { assertLoopback } from "./channels.ts"
+import { encodeHistogram, latencySummaryOf, mergeHistograms, spectrumOf } from "./histograms.ts"
+import type { DoneReport, FromWorker, SecondReport, ToWorker, WorkerShare } from "./messages.ts"
+import type { LoadPlan, LoadResult } from "./plan.ts"
+
+export { seedAccounts } from "./seed.ts"
+export { accountIdOf } from "./workload.ts"
+
+const workerPath = fileURLToPath(new URL("./generator-worker.ts", import.meta.url))
+/** How long answers are awaited after the last request was due; the rest count as TIMEOUT. */
+const drainTimeoutMs = 10_000
+/** Requests one worker holds while its connections are full; beyond it they are GENERATOR_BACKLOG. */
+const backlogMax = 100_000
+/** Lead time of the common start, so every worker is in its timer loop before the first request is due. */
+const startLeadMs = 250
+/** Workers that have not connected by then fail the run (a server that accepts nothing). */
+const readyTimeoutMs = 30_000
+
+export const validatePlan = (plan: LoadPlan): void => {
+  assertLoopback(plan.target.host)
+  const positive = { ratePerSecond: plan.ratePerSecond, durationMs: plan.durationMs, connections: plan.connections }
+  for (const [name, value] of Object.entries({
+    ...positive,
+    workers: plan.workers,
+    inFlightMaxPerConnection: plan.inFlightMaxPerConnection,
+    requestsMax: plan.requestsMax,
+  })) {
+    if (!(value > 0) || !Number.isFinite(value)) throw new Error(`plan.${name} must be a positive number, not ${value}`)
+  }
+  if (!(plan.warmupMs >= 0 && plan.warmupMs < plan.durationMs)) {
+    throw new Error(`plan.warmupMs must be in [0, durationMs), not ${plan.warmupMs}`)
+  }
+}
+
+interface WorkerHandle {
+  readonly child: ChildProcess
+  readonly ready: Promise<void>
+  readonly done: Promise<DoneReport>
+}
+
+const forkWorker = (share: WorkerShare, onSecond: (report: SecondReport) => void): WorkerHandle => {
+  const profileDirectory = process.env.BENCH_GENERATOR_CPU_PROF
+  const execArgv = ["--import", "tsx"]
+  if (profileDirectory !== undefined) execArgv.push("--cpu-prof", `--cpu-prof-dir=${profileDirectory}`)
+  const child = fork(workerPath, [], { execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"] })
+  let markReady: () => void = () => {}
+  let markDone: (report: DoneReport) => void = () => {}
+  let fail: (error: Error) => void = () => {}
+  const ready = new Promise<void>((resolve, reject) => {
+    markReady = resolve
+    fail = reject
+  })
+  const done = new Promise<DoneReport>((resolve, reject) => {
+    markDone = resolve
+    const previous = fail
+    fail = (error) => {
+      previous(error)
+      reject(error)
+    }
+  })
+  // Either may never be awaited if the other fails first.
+  ready.catch(() => {})
+  done.catch(() => {})
+  child.on("message", (message: FromWorker) => {
+    if (message.type === "ready") markReady()
+    else if (message.type === "second") onSecond(message)
+    else if (message.type === "done") markDone(message)
+    else fail(new Error(`generator worker ${share.workerIndex}: ${message.message}`))
+  })
+  child.once("exit", (code, signal) =>
+    fail(new Error(`generator worker ${share.workerIndex} exited (${signal ?? code})`)),
+  )
+  child.send({ type: "init", share } satisfies ToWorker)
+  return { child, ready, done }
+}
+
+/** Splits `total` into `parts` near-equal whole shares. */
+export const splitEvenly = (total: number, parts: number): Array<number> =>
+  Array.from({ length: parts }, (_, index) => Math.floor(total / parts) + (index < total % parts ? 1 : 0))
+
+const withTimeout = <A>(promise: Promise<A>, timeoutMs: number, what: string): Promise<A> => {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took more than ${timeoutMs} ms`)), timeoutMs)
+  })
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}
+
+export const runLoad = async (plan: LoadPlan, onProgress?: (line: string) => void): Promise<LoadResult> => {
+  validatePlan(plan)
+  const workers = Math.min(plan.workers, plan.connections)
+  const runId = `r${Date.now().toString(36)}${Math.floor(Math.random() * 36 ** 4).toString(36)}`
+  const seconds = new SecondsAggregate(plan, workers, onProgress)
+  const handles = splitEvenly(plan.connections, workers).map((connections, workerIndex) =>
+    forkWorker({ plan, workerIndex, workers, connections, runId, drainTimeoutMs, backlogMax }, (report) =>
+      seconds.add(report),
+    ),
+  )
+  try {
+    await withTimeout(Promise.all(handles.map((handle) => handle.ready)), readyTimeoutMs, "connecting the generators")
+    const startAtEpochMs = Date.now() + startLeadMs
+    for (const handle of handles) handle.child.send({ type: "start", startAtEpochMs } satisfies ToWorker)
+    const reports = await withTimeout(
+      Promise.all(handles.map((handle) => handle.done)),
+      startLeadMs + plan.durationMs + drainTimeoutMs + readyTimeoutMs,
+      "the load run",
+    )
+    seconds.flush()
+    const result = resultOf(plan, reports, seconds.perSecond)
+    onProgress?.(generatorLine(reports, result.durationMs + plan.warmupMs))
+    return result
+  } finally {
+    for (const handle of handles) if (handle.child.exitCode === null) handle.child.kill("SIGKILL")
+  }
+}
+
+/** Sums the workers' per-second reports; a second is printed once every worker has reported it. */
+class SecondsAggregate {
+  readonly perSecond: Array<LoadResult["perSecond"][number]> = []
+  private readonly pending = new Map<number, Array<SecondReport>>()
+  private dueSoFar = 0
+  private completedSoFar = 0
+  private errorsSoFar = 0
+
+  constructor(
+    private readonly plan: LoadPlan,
+    private readonly workers: number,
+    private readonly onProgress: ((line: string) => void) | undefined,
+  ) {}
+
+  add(report: SecondReport): void {
+    const reports = this.pending.get(report.second) ?? []
+    reports.push(report)
+    this.pending.set(report.second, reports)
+    if (reports.length === this.workers) this.close(report.second)
+  }
+
+  /** Closes the seconds that not every worker reported (the last, partial ones). */
+  flush(): void {
+    for (const second of [...this.pending.keys()].sort((left, right) => left - right)) this.close(second)
+  }
+
+  private close(second: number): void {
+    const reports = this.pending.get(second) ?? []
+    this.pending.delete(second)
+    const sum = (pick: (report: SecondReport) => number) => reports.reduce((total, report) => total + pick(report), 0)
+    const histogram = mergeHistograms(reports.map((report) => report.histogramBase64))
+    const p99Ms = histogram.totalCount === 0 ? 0 : histogram.getValueAtPercentile(99) / 1000
+    histogram.destroy()
+    const completed = sum((report) => report.completed)
+    const errors = sum((report) => report.errors)
+    this.dueSoFar += sum((report) => report.due)
+    this.completedSoFar += completed
+    this.errorsSoFar += errors
+    const warmup = (second + 1) * 1000 <= this.plan.warmupMs
+    if (second * 1000 >= this.plan.warmupMs) this.perSecond.push({ second, completed, errors, p99Ms })
+    this.onProgress?.(
+      `${String(second + 1).padStart(4)} s  offered ${sum((report) => report.due)}/s  achieved ${completed}/s  ` +
+        `errors ${errors} (total ${this.errorsSoFar})  p99 ${p99Ms.toFixed(2)} ms${warmup ? "  (warm-up)" : ""}`,
+    )
+  }
+}
+
+const resultOf = (
+  plan: LoadPlan,
+  reports: ReadonlyArray<DoneReport>,
+  perSecond: LoadResult["perSecond"],
+): LoadResult => {
+  const sum = (pick: (report: DoneReport) => number) => reports.reduce((total, report) => total + pick(report), 0)
+  const max = (pick: (report: DoneReport) => number) => Math.max(0, ...reports.map(pick))
+  const errorsByCode: Record<string, number> = {}
+  for (const report of reports) {
+    for (const [code, count] of Object.entries(report.errorsByCode))
+      errorsByCode[code] = (errorsByCode[code] ?? 0) + count
+  }
+  const histogram = mergeHistograms(reports.map((report) => report.histogramBase64))
+  // The offered window ends when the last request was due (early if requestsMax bound the run).
+  const intervalMs = 1000 / plan.ratePerSecond
+  const offeredWindowMs = Math.max(
+    intervalMs,
+    Math.min(plan.durationMs, max((report) => report.lastDueMs) + intervalMs) - plan.warmupMs,
+  )
+  const achievedWindowMs = Math.max(offeredWindowMs, max((report) => report.lastAnswerMs) - plan.warmupMs)
+  const completed = sum((report) => report.completed)
+  const result: LoadResult = {
+    offeredRate: Math.round(sum((report) => report.due) / (offeredWindowMs / 1000)),
+    achievedRate: Math.round(completed / (achievedWindowMs / 1000)),
+    sent: sum((report) => report.sent),
+    completed,
+    errorsByCode,
+    latencyMs: latencySummaryOf(histogram),
+    spectrum: spectrumOf(histogram),
+    histogramBase64: encodeHistogram(histogram),
+    perSecond,
+    durationMs: Math.round(achievedWindowMs),
+  }
+  histogram.destroy()
+  return result
+}
+
+/** The generator's own cost: CPU per worker and how late requests left, to judge the measurement. */
+const generatorLine = (reports: ReadonlyArray<DoneReport>, runMs: number): string => {
+  const lag = mergeHistograms(reports.map((report) => report.sendLagBase64))
+  const cpuPercent = reports.map((report) => `${((report.cpuMicros / 1000 / runMs) * 100).toFixed(0)}%`).join(" ")
+  const line = `generator: cpu per worker ${cpuPercent} of a core; send lag p50 ${(lag.getValueAtPercentile(50) / 1000).toFixed(2)} ms, p99 ${(lag.getValueAtPercentile(99) / 1000).toFixed(2)} ms, max ${(lag.maxValue / 1000).toFixed(2)} ms`
+  lag.destroy()
+  return line
+}
