@@ -1,0 +1,138 @@
+/**
+ * Benchmark scenarios: one JSON file each in this folder, checked against a schema when loaded so
+ * a mistyped file stops the run with the file and the field named. Rates and durations in the
+ * files are defaults; the runner may override them.
+ */
+import { readdirSync, readFileSync } from "node:fs"
+import { fileURLToPath } from "node:url"
+import { Schema } from "effect"
+import type { Burst, EchoWorkload, LoadPlan, Target, TransferWorkload } from "../load/plan.ts"
+import { requestCountOf } from "../load/schedule.ts"
+
+export interface Scenario {
+  readonly name: string
+  readonly description: string
+  readonly workload: TransferWorkload | EchoWorkload
+  readonly ratePerSecond: number
+  readonly durationMs: number
+  readonly warmupMs: number
+  readonly connections: number
+  readonly workers: number
+  readonly burst?: Burst
+  readonly protocol: "ws" | "http"
+  /** A product capability the scenario needs and the product does not have yet: the runner reports it as not runnable. */
+  readonly requires?: string
+}
+
+const scenariosDirectory = fileURLToPath(new URL(".", import.meta.url))
+
+const positiveInteger = Schema.Number.check(Schema.isInt(), Schema.isGreaterThan(0))
+const nonNegativeInteger = Schema.Number.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(0))
+const fraction = Schema.Number.check(Schema.isGreaterThan(0), Schema.isLessThan(1))
+
+const distributionSchema = Schema.Union([
+  Schema.Struct({ kind: Schema.Literal("uniform") }),
+  Schema.Struct({ kind: Schema.Literal("hotspot"), hotFraction: fraction, hotShare: fraction }),
+])
+
+const transferWorkloadSchema = Schema.Struct({
+  kind: Schema.Literal("transfers"),
+  accounts: positiveInteger.check(Schema.isGreaterThanOrEqualTo(2)),
+  distribution: distributionSchema,
+  crossShardOnly: Schema.Boolean,
+  shardCount: positiveInteger,
+  currency: Schema.String.check(Schema.isPattern(/^[A-Z]{3}$/)),
+  amount: Schema.String.check(Schema.isPattern(/^\d{1,18}(\.\d{1,3})?$/)),
+})
+
+const scenarioSchema = Schema.Struct({
+  name: Schema.String.check(Schema.isPattern(/^[a-z0-9-]+$/)),
+  description: Schema.String,
+  workload: Schema.Union([transferWorkloadSchema, Schema.Struct({ kind: Schema.Literal("echo") })]),
+  ratePerSecond: Schema.Number.check(Schema.isGreaterThan(0)),
+  durationMs: positiveInteger,
+  warmupMs: nonNegativeInteger,
+  connections: positiveInteger,
+  workers: positiveInteger,
+  burst: Schema.optionalKey(
+    Schema.Struct({
+      atMs: nonNegativeInteger,
+      durationMs: positiveInteger,
+      multiplier: Schema.Number.check(Schema.isGreaterThan(0)),
+    }),
+  ),
+  protocol: Schema.Literals(["ws", "http"]),
+  requires: Schema.optionalKey(Schema.String),
+})
+
+const decodeScenario = Schema.decodeUnknownSync(scenarioSchema, { onExcessProperty: "error", errors: "all" })
+
+/** Checks what a schema cannot: relations between fields. */
+const checkConsistency = (scenario: Scenario): void => {
+  if (scenario.warmupMs >= scenario.durationMs) throw new Error("warmupMs must be shorter than durationMs")
+  if (scenario.workers > scenario.connections) throw new Error("every worker needs a connection: workers > connections")
+  const burst = scenario.burst
+  if (burst !== undefined && burst.atMs + burst.durationMs > scenario.durationMs) {
+    throw new Error("the burst must end before durationMs")
+  }
+  const workload = scenario.workload
+  if (workload.kind === "transfers" && workload.crossShardOnly && workload.shardCount < 2) {
+    throw new Error("crossShardOnly needs shardCount >= 2")
+  }
+}
+
+/** Parses and checks a scenario file's text; the error names the file and what is wrong. */
+export const parseScenario = (fileName: string, text: string): Scenario => {
+  try {
+    const scenario: Scenario = decodeScenario(JSON.parse(text))
+    checkConsistency(scenario)
+    const expectedName = fileName.replace(/\.json$/, "")
+    if (scenario.name !== expectedName) throw new Error(`name "${scenario.name}" differs from the file name`)
+    return scenario
+  } catch (error) {
+    throw new Error(`bad scenario file bench/scenarios/${fileName}: ${error instanceof Error ? error.message : error}`)
+  }
+}
+
+export const scenarioNames = (): Array<string> =>
+  readdirSync(scenariosDirectory)
+    .filter((file) => file.endsWith(".json"))
+    .map((file) => file.replace(/\.json$/, ""))
+    .sort()
+
+export const loadScenario = (name: string): Scenario => {
+  if (!scenarioNames().includes(name)) {
+    throw new Error(`no scenario "${name}"; there are: ${scenarioNames().join(", ")}`)
+  }
+  const fileName = `${name}.json`
+  return parseScenario(fileName, readFileSync(`${scenariosDirectory}${fileName}`, "utf8"))
+}
+
+/** In-flight bound per WebSocket connection: half the node's default WS_IN_FLIGHT_MAX, so the generator queues before the node refuses. */
+export const inFlightMaxPerConnectionDefault = 512
+
+/** The load plan of a scenario against a target, with the runner's overrides (a rate sweep, a shorter CI run). */
+export const planFromScenario = (
+  scenario: Scenario,
+  target: Omit<Target, "protocol">,
+  overrides: Partial<Omit<LoadPlan, "target" | "workload">> = {},
+): LoadPlan => {
+  const plan: LoadPlan = {
+    target: { ...target, protocol: scenario.protocol },
+    ratePerSecond: scenario.ratePerSecond,
+    durationMs: scenario.durationMs,
+    warmupMs: scenario.warmupMs,
+    connections: scenario.connections,
+    workers: scenario.workers,
+    inFlightMaxPerConnection: inFlightMaxPerConnectionDefault,
+    requestsMax: 0,
+    workload: scenario.workload,
+    ...(scenario.burst === undefined ? {} : { burst: scenario.burst }),
+    ...overrides,
+  }
+  // Bounded by count as well as time: exactly what the schedule makes due.
+  const requestsMax =
+    overrides.requestsMax ??
+    requestCountOf({ ratePerSecond: plan.ratePerSecond, burst: plan.burst }, plan.durationMs, Number.MAX_SAFE_INTEGER)
+  return { ...plan, requestsMax }
+}
