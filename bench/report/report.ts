@@ -1,0 +1,60 @@
+/**
+ * A benchmark run's report: the JSON record of everything measured (exactly the BenchReport) and
+ * a self-contained HTML page beside it, with tables and inline SVG plots (latency percentile
+ * spectrum, completed per second, p99 per second), so a person can look rather than read.
+ * Written to `bench/results/<YYYY-MM-DD>-<scenario>.json` and `.html`.
+ */
+import { mkdir, writeFile } from "node:fs/promises"
+import { join } from "node:path"
+import type { CeilingResult } from "../baselines/ceiling.ts"
+import type { LoadResult } from "../load/plan.ts"
+import { renderReportHtml } from "./html.ts"
+
+export type { CeilingResult } from "../baselines/ceiling.ts"
+
+export interface LoadBaseline {
+  readonly name: string
+  readonly result: LoadResult
+}
+
+export interface BenchReport {
+  readonly scenario: string
+  readonly mode: string
+  readonly startedAt: string
+  readonly machine: object
+  readonly settings: object
+  readonly runs: ReadonlyArray<{ readonly label: string; readonly result: LoadResult }>
+  readonly baselines: ReadonlyArray<CeilingResult | LoadBaseline>
+  readonly sweep?: ReadonlyArray<{ readonly rate: number; readonly result: LoadResult; readonly meetsSlo: boolean }>
+  readonly slo?: ReadonlyArray<{
+    readonly name: string
+    readonly target: string
+    readonly actual: string
+    readonly pass: boolean
+  }>
+  readonly profile?: {
+    readonly topFrames: ReadonlyArray<{ readonly name: string; readonly url: string; readonly selfPercent: number }>
+  }
+}
+
+/** `bench/results/2025-01-31-uniform` from the run's start date (UTC) and a file-safe scenario name. */
+export const reportBasePath = (report: BenchReport, directory: string): string => {
+  const date = Number.isNaN(Date.parse(report.startedAt))
+    ? new Date().toISOString().slice(0, 10)
+    : new Date(report.startedAt).toISOString().slice(0, 10)
+  const scenario = report.scenario.replace(/[^A-Za-z0-9._-]+/g, "-") || "scenario"
+  return join(directory, `${date}-${scenario}`)
+}
+
+export const writeReport = async (
+  report: BenchReport,
+  directory = "bench/results",
+): Promise<{ jsonPath: string; htmlPath: string }> => {
+  await mkdir(directory, { recursive: true })
+  const basePath = reportBasePath(report, directory)
+  const jsonPath = `${basePath}.json`
+  const htmlPath = `${basePath}.html`
+  await writeFile(jsonPath, `${JSON.stringify(report, null, 2)}\n`)
+  await writeFile(htmlPath, renderReportHtml(report))
+  return { jsonPath, htmlPath }
+}
