@@ -31,9 +31,11 @@ export const formatErrors = (errorsByCode: Readonly<Record<string, number>>): st
 const describeValue = (value: unknown): string => (typeof value === "string" ? value : JSON.stringify(value))
 
 const definitionList = (object: object): string =>
-  `<dl>${Object.entries(object)
-    .map(([key, value]) => `<dt>${escapeXml(key)}</dt><dd>${escapeXml(describeValue(value))}</dd>`)
-    .join("")}</dl>`
+  Object.keys(object).length === 0
+    ? "<p>(none recorded)</p>"
+    : `<dl>${Object.entries(object)
+        .map(([key, value]) => `<dt>${escapeXml(key)}</dt><dd>${escapeXml(describeValue(value))}</dd>`)
+        .join("")}</dl>`
 
 const resultCells = (result: LoadResult): string =>
   [
