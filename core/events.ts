@@ -102,10 +102,49 @@ export interface JournalRecord {
 }
 
 const JournalRecordJson = Schema.fromJsonString(Schema.Struct({ events: Schema.Array(Event) }))
-const encodeRecordJson = Schema.encodeSync(JournalRecordJson)
 const decodeRecordJson = Schema.decodeUnknownSync(JournalRecordJson)
 
-export const encodeJournalRecord = (record: JournalRecord): string => encodeRecordJson(record)
+/**
+ * The Schema's own encoder: the specification of the stored bytes. `encodeJournalRecord` must
+ * produce exactly its output (a property test holds them together); it is kept for that test.
+ */
+export const encodeJournalRecordBySchema: (record: JournalRecord) => string = Schema.encodeSync(JournalRecordJson)
+
+/**
+ * The wire object of one event: the Schema's field order (`_tag`, the envelope, then the event's
+ * own fields) with amounts as decimal strings. Written by hand because the Schema encoder cost
+ * about 12 µs per record on the append path; events come from `decide` over validated commands,
+ * so they are trusted here and validated again when read back.
+ */
+const encodedEvent = (event: Event): EventEncoded => {
+  const { schemaVersion, tenantId, accountId, paymentId, correlationId, sequence, timestampMs } = event
+  const head = { schemaVersion, tenantId, accountId, paymentId, correlationId, sequence, timestampMs }
+  switch (event._tag) {
+    case "AccountOpened":
+      return { _tag: event._tag, ...head, currency: event.currency, floorMinor: String(event.floorMinor) }
+    case "FundsDeposited":
+      return { _tag: event._tag, ...head, amountMinor: String(event.amountMinor), currency: event.currency }
+    case "TransferDebited": {
+      const { to, amountMinor, currency, settled } = event
+      return { _tag: event._tag, ...head, to, amountMinor: String(amountMinor), currency, settled }
+    }
+    case "TransferDeclined": {
+      const { to, amountMinor, currency, reason } = event
+      return { _tag: event._tag, ...head, to, amountMinor: String(amountMinor), currency, reason }
+    }
+    case "TransferCredited": {
+      const { from, amountMinor, currency } = event
+      return { _tag: event._tag, ...head, from, amountMinor: String(amountMinor), currency }
+    }
+    case "TransferSettled":
+      return { _tag: event._tag, ...head }
+    case "TransferReversed":
+      return { _tag: event._tag, ...head, reason: event.reason }
+  }
+}
+
+export const encodeJournalRecord = (record: JournalRecord): string =>
+  JSON.stringify({ events: record.events.map(encodedEvent) })
 
 /** Decodes and validates a stored record; a record that does not decode is a corrupt journal. */
 export const decodeJournalRecord = (text: string): JournalRecord => decodeRecordJson(text)

@@ -5,8 +5,14 @@
  */
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { decodeEntity, encodeEntity } from "../../core/entity-codec.ts"
-import { decodeJournalRecord, type Event, encodeJournalRecord, type JournalRecord } from "../../core/events.ts"
+import { decodeEntity, encodeEntity, encodeEntityBySchema } from "../../core/entity-codec.ts"
+import {
+  decodeJournalRecord,
+  type Event,
+  encodeJournalRecord,
+  encodeJournalRecordBySchema,
+  type JournalRecord,
+} from "../../core/events.ts"
 import type { AccountId, DepositId, PaymentId, TenantId } from "../../core/ids.ts"
 import type { Entity } from "../../core/ledger.ts"
 import type { Currency } from "../../core/money.ts"
@@ -128,6 +134,15 @@ describe("journal record codec", () => {
     )
   })
 
+  it("given any record of events, when encoded by hand and by the Schema, then the bytes are identical", () => {
+    fc.assert(
+      fc.property(fc.array(eventArbitrary, { minLength: 1, maxLength: 4 }), (events) => {
+        expect(encodeJournalRecord({ events })).toBe(encodeJournalRecordBySchema({ events }))
+      }),
+      { numRuns: 1000 },
+    )
+  })
+
   it("given the records a generated scenario journals, when round-tripped, then replaying them is unchanged", () => {
     fc.assert(
       fc.property(stepsArbitrary(), (steps) => {
@@ -193,6 +208,15 @@ describe("entity codec", () => {
             expect(typeof value).toBe("bigint")
           }
         }
+      }),
+      { numRuns: 1000 },
+    )
+  })
+
+  it("given any entity, when encoded by hand and by the Schema, then the bytes are identical", () => {
+    fc.assert(
+      fc.property(entityArbitrary, (entity) => {
+        expect(encodeEntity(entity)).toBe(encodeEntityBySchema(entity))
       }),
       { numRuns: 1000 },
     )
