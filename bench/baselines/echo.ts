@@ -22,16 +22,22 @@ export interface EchoServerOptions {
   /** `tenantId:apiKey` pairs as in the node's TENANTS; default `bench:<echoApiKey>`. */
   readonly tenants?: string
   readonly readyTimeoutMs?: number
+  /** Node flags for the server process, e.g. `--cpu-prof --cpu-prof-dir=<dir>` (written when it stops). */
+  readonly nodeArguments?: ReadonlyArray<string>
 }
 
 export const startEchoServer = (options: EchoServerOptions = {}): Promise<EchoServer> => {
   const tenants = options.tenants ?? `bench:${echoApiKey}`
   const apiKey = tenants.split(",")[0]?.split(":").slice(1).join(":") ?? echoApiKey
-  const child = spawn(process.execPath, ["--import", "tsx", serverPath, "--port", "0"], {
-    cwd: root,
-    env: { ...process.env, MODE: "embedded", TENANTS: tenants },
-    stdio: ["ignore", "pipe", "pipe"],
-  })
+  const child = spawn(
+    process.execPath,
+    [...(options.nodeArguments ?? []), "--import", "tsx", serverPath, "--port", "0"],
+    {
+      cwd: root,
+      env: { ...process.env, MODE: "embedded", TENANTS: tenants },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  )
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM")

@@ -3,10 +3,11 @@
  * the most self time, in milliseconds and as a share of the profile's whole time (idle, GC and
  * "(program)" included, so a mostly idle server reads as such). Frames of the same function, file
  * and line are merged, because V8 gives a function one node per distinct call path.
- * CLI: `node --import tsx bench/profile/summarize.ts <file.cpuprofile> [top]`.
+ * CLI: `node --import tsx bench/profile/summarize.ts <file.cpuprofile or directory> [top]` (a directory:
+ * its newest profile).
  */
-import { readFileSync } from "node:fs"
-import { relative } from "node:path"
+import { readdirSync, readFileSync, statSync } from "node:fs"
+import { join, relative } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 
 interface CallFrame {
@@ -106,6 +107,27 @@ export const summarizeCpuProfile = (path: string, top = 15): Array<FrameSummary>
   return summarizeProfile(parsed, top)
 }
 
+/** Node names profiles `CPU.<date>.<time>.<pid>.<thread>.<sequence>.cpuprofile`; thread 0 is the main one. */
+const profileNamePattern = /\.(\d+)\.(\d+)\.\d+\.cpuprofile$/
+
+/**
+ * The newest main-thread `.cpuprofile` in `directory` (what `--cpu-prof-dir` receives), or
+ * undefined when there is none. Worker threads (tsx's module loader is one) get files of their
+ * own, which say nothing about the server's work. A process writes its profiles only when it exits
+ * by itself (process.exit included), not when killed by a signal it does not handle.
+ */
+export const latestCpuProfile = (directory: string): string | undefined => {
+  const profiles = readdirSync(directory)
+    .filter((name) => name.endsWith(".cpuprofile"))
+    .map((name) => ({
+      path: join(directory, name),
+      mainThread: profileNamePattern.exec(name)?.[2] === "0",
+      modifiedMs: statSync(join(directory, name)).mtimeMs,
+    }))
+    .sort((left, right) => Number(right.mainThread) - Number(left.mainThread) || right.modifiedMs - left.modifiedMs)
+  return profiles[0]?.path
+}
+
 /** A frame's place, relative to the working directory when it is a local file. */
 export const describeLocation = (frame: FrameSummary): string => {
   if (frame.url === "") return ""
@@ -126,11 +148,14 @@ export const formatFrames = (frames: ReadonlyArray<FrameSummary>): string =>
 const main = () => {
   const path = process.argv[2]
   if (path === undefined) {
-    console.error("usage: node --import tsx bench/profile/summarize.ts <file.cpuprofile> [top]")
+    console.error("usage: node --import tsx bench/profile/summarize.ts <file.cpuprofile | directory> [top]")
     process.exit(2)
   }
   const top = Number(process.argv[3] ?? "15")
-  console.log(formatFrames(summarizeCpuProfile(path, Number.isInteger(top) && top > 0 ? top : 15)))
+  const file = statSync(path).isDirectory() ? latestCpuProfile(path) : path
+  if (file === undefined) throw new Error(`no .cpuprofile in ${path}`)
+  console.log(`${file}:`)
+  console.log(formatFrames(summarizeCpuProfile(file, Number.isInteger(top) && top > 0 ? top : 15)))
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) main()

@@ -1,9 +1,9 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { basename, join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import type { LoadResult } from "../../bench/load/plan.ts"
-import { summarizeCpuProfile } from "../../bench/profile/summarize.ts"
+import { latestCpuProfile, summarizeCpuProfile } from "../../bench/profile/summarize.ts"
 import { type BenchReport, writeReport } from "../../bench/report/report.ts"
 
 const directory = mkdtempSync(join(tmpdir(), "bench-report-test-"))
@@ -123,5 +123,15 @@ describe("summarizeCpuProfile", () => {
     const [first, second] = summarizeCpuProfile(path)
     expect(first).toEqual({ name: "cold", url: "file:///app/cold.ts", line: 1, selfPercent: 75, selfMs: 3 })
     expect(second?.name).toBe("hot")
+  })
+
+  it("picks the main thread's profile of a --cpu-prof-dir, not a worker thread's", () => {
+    const profiles = join(directory, "profiles")
+    mkdirSync(profiles)
+    const main = "CPU.20250304.050607.4242.0.001.cpuprofile"
+    writeFileSync(join(profiles, main), "{}")
+    writeFileSync(join(profiles, "CPU.20250304.050608.4242.1.002.cpuprofile"), "{}")
+    writeFileSync(join(profiles, "notes.txt"), "")
+    expect(latestCpuProfile(profiles)).toBe(join(profiles, main))
   })
 })
