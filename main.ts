@@ -4,9 +4,9 @@
  * the node's shards, then serves the wire contract. SIGTERM and SIGINT drain and stop it in order:
  * stop listening, stop the shards (their writers close), close the stores.
  */
-import { Cause, Effect, Exit, Fiber, Layer } from "effect"
+import { Cause, Config, Effect, Exit, Fiber, Layer } from "effect"
 import { layerPaymentNode, PaymentNode } from "./actors/node.ts"
-import { type NodeConfig, nodeConfig } from "./config.ts"
+import { InvalidConfig, type NodeConfig, nodeConfig } from "./config.ts"
 import { layerDynamoDb } from "./persistence/dynamodb/snapshot-store-dynamodb.ts"
 import type { Journal } from "./persistence/journal.ts"
 import { layerKafka } from "./persistence/kafka/journal-kafka.ts"
@@ -61,7 +61,14 @@ process.once("SIGTERM", stop)
 process.once("SIGINT", stop)
 fiber.addObserver((exit) => {
   if (Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause)) {
-    console.error(`payments node stopped: ${Cause.pretty(exit.cause)}`)
+    const error = Cause.squash(exit.cause)
+    // A configuration mistake is the operator's to fix: say which variable, without a stack trace.
+    const configurationError = error instanceof Config.ConfigError || error instanceof InvalidConfig
+    console.error(
+      configurationError
+        ? `payments node: invalid configuration: ${(error as Error).message}`
+        : `payments node stopped: ${Cause.pretty(exit.cause)}`,
+    )
     process.exit(1)
   }
   process.exit(0)

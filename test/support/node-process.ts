@@ -20,6 +20,18 @@ export const freePort = (): Promise<number> =>
     })
   })
 
+/**
+ * The environment a node under test starts from: this process's, without what the test runner adds
+ * to it (vitest sets MODE=test and NODE_ENV=test, which would misconfigure the node and change
+ * client libraries' defaults), on loopback.
+ */
+export const nodeEnvironment = (): Record<string, string | undefined> => ({
+  ...process.env,
+  MODE: "embedded",
+  NODE_ENV: "production",
+  HOST: "127.0.0.1",
+})
+
 export interface NodeProcess {
   readonly port: number
   readonly child: ChildProcess
@@ -32,7 +44,7 @@ export const startNodeProcess = async (env: Record<string, string>, readyTimeout
   const port = await freePort()
   const child = spawn(process.execPath, ["--import", "tsx", "main.ts"], {
     cwd: root,
-    env: { ...process.env, HOST: "127.0.0.1", ...env, PORT: String(port) },
+    env: { ...nodeEnvironment(), ...env, PORT: String(port) },
     stdio: ["ignore", "pipe", "pipe"],
   })
   let output = ""
