@@ -123,6 +123,19 @@ const transactionalAppends = async (
   }
 }
 
+/** Each run's topic holds only what it measured (about 100 MB for 10 s): removed afterwards, best effort. */
+const deleteTopic = async (config: KafkaJournalConfig): Promise<void> => {
+  const admin = makeKafka(config).admin()
+  try {
+    await admin.connect()
+    await admin.deleteTopics({ topics: [config.topic], timeout: config.requestTimeoutMs })
+  } catch (error) {
+    console.error(`could not delete the benchmark topic ${config.topic}: ${String(error)}`)
+  } finally {
+    await admin.disconnect().catch(() => undefined)
+  }
+}
+
 export const measureKafkaCeiling = async (options: KafkaCeilingOptions): Promise<CeilingResult> => {
   const partitions = options.partitions ?? 16
   const config = journalConfigOf(options, partitions)
@@ -149,6 +162,7 @@ export const measureKafkaCeiling = async (options: KafkaCeilingOptions): Promise
     })
   } finally {
     await writers.close()
+    await deleteTopic(config)
   }
 }
 
