@@ -40,9 +40,14 @@ export interface NodeProcess {
   readonly kill: (signal?: NodeJS.Signals) => Promise<void>
 }
 
-export const startNodeProcess = async (env: Record<string, string>, readyTimeoutMs = 60_000): Promise<NodeProcess> => {
+/** `nodeArguments` go before the entry point, e.g. `--cpu-prof` for a benchmark's profile. */
+export const startNodeProcess = async (
+  env: Record<string, string>,
+  readyTimeoutMs = 60_000,
+  nodeArguments: ReadonlyArray<string> = [],
+): Promise<NodeProcess> => {
   const port = await freePort()
-  const child = spawn(process.execPath, ["--import", "tsx", "main.ts"], {
+  const child = spawn(process.execPath, [...nodeArguments, "--import", "tsx", "main.ts"], {
     cwd: root,
     env: { ...nodeEnvironment(), ...env, PORT: String(port) },
     stdio: ["ignore", "pipe", "pipe"],

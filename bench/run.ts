@@ -1,0 +1,197 @@
+/**
+ * The benchmark command: runs a scenario against a real node in a mode, with the baselines measured
+ * in the same run, and writes the JSON and HTML reports.
+ *
+ *   npm run bench -- --scenario uniform [--mode embedded|aws] [--rate 5000] [--duration-ms 20000]
+ *                    [--sweep] [--no-baselines] [--profile] [--report-dir bench/results]
+ *
+ * --sweep steps the offered rate up (x1.5) until the latency SLO of bench/slo.json breaks and reports
+ * the highest rate that met it (the sustainable throughput), for the product and for the bare echo
+ * server. --profile runs the node under the V8 CPU profiler and prints where the time went.
+ */
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { parseArgs } from "node:util"
+import { stackUp } from "../scripts/local-stack/stack.ts"
+import { type CeilingResult, formatCeiling } from "./baselines/ceiling.ts"
+import { startEchoServer } from "./baselines/echo.ts"
+import { measureKafkaCeiling } from "./baselines/kafka-ceiling.ts"
+import { measureLmdbCeiling } from "./baselines/lmdb-ceiling.ts"
+import type { LoadPlan, LoadResult } from "./load/plan.ts"
+import { runLoad, seedAccounts } from "./load/run-load.ts"
+import { formatFrames, latestCpuProfile, summarizeCpuProfile } from "./profile/summarize.ts"
+import { type BenchReport, type LoadBaseline, writeReport } from "./report/report.ts"
+import { loadSloTargets, meetsLatencySlo } from "./runner/slo.ts"
+import { type BenchMode, startTargetNode } from "./runner/target-node.ts"
+import { loadScenario, planFromScenario, type Scenario } from "./scenarios/scenarios.ts"
+import { describeMachine, machineFacts } from "./support/machine.ts"
+
+const { values } = parseArgs({
+  options: {
+    scenario: { type: "string" },
+    mode: { type: "string", default: "embedded" },
+    rate: { type: "string" },
+    "duration-ms": { type: "string" },
+    "warmup-ms": { type: "string" },
+    sweep: { type: "boolean", default: false },
+    "sweep-from": { type: "string", default: "1000" },
+    "sweep-steps-max": { type: "string", default: "12" },
+    "no-baselines": { type: "boolean", default: false },
+    profile: { type: "boolean", default: false },
+    "report-dir": { type: "string", default: "bench/results" },
+    "ceiling-ms": { type: "string", default: "8000" },
+  },
+})
+
+const log = (line: string) => console.log(line)
+const progress = (line: string) => process.stdout.write(`\r\x1b[2K${line}`)
+const endProgress = () => process.stdout.write("\n")
+
+const summaryLine = (label: string, result: LoadResult) =>
+  `${label.padEnd(28)} offered ${Math.round(result.offeredRate)}/s achieved ${Math.round(result.achievedRate)}/s  ` +
+  `p50 ${result.latencyMs.p50.toFixed(2)} ms  p99 ${result.latencyMs.p99.toFixed(2)} ms  ` +
+  `p99.9 ${result.latencyMs.p999.toFixed(2)} ms  max ${result.latencyMs.max.toFixed(2)} ms  errors ${JSON.stringify(result.errorsByCode)}`
+
+type Overrides = Partial<Omit<LoadPlan, "target" | "workload">>
+
+const overridesFromArguments = (): Overrides => ({
+  ...(values.rate === undefined ? {} : { ratePerSecond: Number(values.rate) }),
+  ...(values["duration-ms"] === undefined ? {} : { durationMs: Number(values["duration-ms"]) }),
+  ...(values["warmup-ms"] === undefined ? {} : { warmupMs: Number(values["warmup-ms"]) }),
+})
+
+/** Runs the load at increasing rates until the latency SLO breaks; every step is kept for the report. */
+const sweep = async (label: string, runAt: (rate: number) => Promise<LoadResult>) => {
+  const targets = loadSloTargets()
+  const steps: Array<{ rate: number; result: LoadResult; meetsSlo: boolean }> = []
+  let rate = Number(values["sweep-from"])
+  for (let step = 0; step < Number(values["sweep-steps-max"]); step++) {
+    const result = await runAt(rate)
+    endProgress()
+    const meetsSlo = meetsLatencySlo(result, targets)
+    log(`${summaryLine(`${label} @ ${rate}/s`, result)}  ${meetsSlo ? "meets SLO" : "misses SLO"}`)
+    steps.push({ rate, result, meetsSlo })
+    if (!meetsSlo) break
+    rate = Math.round(rate * 1.5)
+  }
+  return steps
+}
+
+const sustainable = (steps: ReadonlyArray<{ rate: number; result: LoadResult; meetsSlo: boolean }>) =>
+  steps.filter((step) => step.meetsSlo).at(-1)
+
+const measureProduct = async (scenario: Scenario, mode: BenchMode, profileDirectory: string | undefined) => {
+  if (scenario.workload.kind !== "transfers") throw new Error(`scenario ${scenario.name} does not drive the product`)
+  const node = await startTargetNode({ mode, shardCount: scenario.workload.shardCount, profileDirectory })
+  try {
+    const target = { host: "127.0.0.1", port: node.port, apiKey: node.apiKey }
+    const residentBeforeSeedBytes = node.residentBytes()
+    await seedAccounts({ ...target, protocol: "ws" }, scenario.workload, progress)
+    endProgress()
+    const residentPerAccountBytes = Math.round(
+      (node.residentBytes() - residentBeforeSeedBytes) / scenario.workload.accounts,
+    )
+    log(`seeded ${scenario.workload.accounts} accounts; resident memory grew ${residentPerAccountBytes} bytes/account`)
+    const runAt = (rate: number) =>
+      runLoad(planFromScenario(scenario, target, { ...overridesFromArguments(), ratePerSecond: rate }), progress)
+    if (values.sweep) return { steps: await sweep("product", runAt), runs: [], residentPerAccountBytes }
+    const plan = planFromScenario(scenario, target, overridesFromArguments())
+    const result = await runLoad(plan, progress)
+    endProgress()
+    log(summaryLine(`product @ ${plan.ratePerSecond}/s`, result))
+    return { steps: [], runs: [{ label: `${mode} @ ${plan.ratePerSecond}/s`, result }], residentPerAccountBytes }
+  } finally {
+    await node.stop()
+  }
+}
+
+/** The transport ceiling: the same generator and frames against a bare uWebSockets.js JSON echo. */
+const measureEcho = async (scenario: Scenario): Promise<LoadBaseline> => {
+  const echo = await startEchoServer()
+  try {
+    const target = { host: "127.0.0.1", port: echo.port, apiKey: echo.apiKey }
+    const echoScenario: Scenario = { ...scenario, workload: { kind: "echo" }, protocol: "ws" }
+    const runAt = (rate: number) =>
+      runLoad(planFromScenario(echoScenario, target, { ...overridesFromArguments(), ratePerSecond: rate }), progress)
+    if (values.sweep) {
+      const best = sustainable(await sweep("echo", runAt))
+      if (best === undefined) throw new Error("the echo baseline met the SLO at no rate")
+      return { name: `echo (uWebSockets.js, sustainable ${best.rate}/s)`, result: best.result }
+    }
+    const plan = planFromScenario(echoScenario, target, overridesFromArguments())
+    const result = await runLoad(plan, progress)
+    endProgress()
+    log(summaryLine(`echo @ ${plan.ratePerSecond}/s`, result))
+    return { name: "echo (uWebSockets.js)", result }
+  } finally {
+    await echo.stop()
+  }
+}
+
+const ceilingMs = () => Number(values["ceiling-ms"])
+const ceilingWarmupMs = () => Math.min(2_000, Math.round(ceilingMs() / 4))
+
+/** The durability ceiling of the mode: its journal's raw appends with the group commit's batching. */
+const measureJournalCeiling = async (mode: BenchMode): Promise<CeilingResult> => {
+  if (mode === "aws") {
+    const endpoints = await stackUp()
+    return measureKafkaCeiling({
+      brokers: endpoints.kafkaBrokers,
+      durationMs: ceilingMs(),
+      warmupMs: ceilingWarmupMs(),
+      batchRecords: 16,
+    })
+  }
+  const dataDir = mkdtempSync(join(tmpdir(), "bench-lmdb-ceiling-"))
+  try {
+    return await measureLmdbCeiling({ dataDir, durationMs: ceilingMs(), warmupMs: ceilingWarmupMs(), batchRecords: 16 })
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true })
+  }
+}
+
+const main = async () => {
+  if (values.scenario === undefined) throw new Error("--scenario <name> is required (see bench/scenarios)")
+  const mode = values.mode as BenchMode
+  if (mode !== "embedded" && mode !== "aws") throw new Error(`--mode must be embedded or aws, not ${values.mode}`)
+  const scenario = loadScenario(values.scenario)
+  log(`machine: ${describeMachine()}`)
+  log(`scenario ${scenario.name} (${mode}): ${scenario.description}`)
+  if (scenario.requires !== undefined) {
+    log(`not runnable: the scenario needs ${scenario.requires}, which the product does not have yet`)
+    return
+  }
+  const startedAt = new Date().toISOString()
+  const profileDirectory = values.profile ? mkdtempSync(join(tmpdir(), "bench-profile-")) : undefined
+  const product = await measureProduct(scenario, mode, profileDirectory)
+  const profilePath = profileDirectory === undefined ? undefined : latestCpuProfile(profileDirectory)
+  const topFrames = profilePath === undefined ? undefined : summarizeCpuProfile(profilePath, 20)
+  if (topFrames !== undefined) log(`where the node's time went (CPU profile):\n${formatFrames(topFrames)}`)
+  const baselines: Array<CeilingResult | LoadBaseline> = []
+  if (!values["no-baselines"]) {
+    baselines.push(await measureEcho(scenario))
+    const ceiling = await measureJournalCeiling(mode)
+    log(formatCeiling(ceiling))
+    baselines.push(ceiling)
+  }
+  const report: BenchReport = {
+    scenario: scenario.name,
+    mode,
+    startedAt,
+    machine: machineFacts(),
+    settings: { ...scenario, ...overridesFromArguments(), residentPerAccountBytes: product.residentPerAccountBytes },
+    runs: product.runs,
+    baselines,
+    ...(product.steps.length === 0 ? {} : { sweep: product.steps }),
+    ...(topFrames === undefined ? {} : { profile: { topFrames } }),
+  }
+  const paths = await writeReport(report, values["report-dir"])
+  log(`report: ${paths.jsonPath} and ${paths.htmlPath}`)
+  const best = sustainable(product.steps)
+  if (best !== undefined)
+    log(`sustainable rate (${mode}): ${best.rate}/s at p99 ${best.result.latencyMs.p99.toFixed(2)} ms`)
+}
+
+await main()
+process.exit(0)

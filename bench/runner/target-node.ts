@@ -1,0 +1,69 @@
+/**
+ * The system under test: a real node process (the same entry point as `npm start`) in the mode a
+ * benchmark asks for, on loopback, with its own data directory (embedded) or its own topic, tables
+ * and key prefix on the local stack (aws), and optionally under the V8 CPU profiler.
+ */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { stackUp } from "../../scripts/local-stack/stack.ts"
+import { startNodeProcess } from "../../test/support/node-process.ts"
+
+export type BenchMode = "embedded" | "aws"
+
+export const benchApiKey = "bench-key-0001"
+
+export interface TargetNode {
+  readonly port: number
+  readonly apiKey: string
+  /** Resident set size of the node process now, from /proc. */
+  readonly residentBytes: () => number
+  /** Stops the node (SIGTERM, so a CPU profile is written) and removes its data directory. */
+  readonly stop: () => Promise<void>
+}
+
+export const residentBytesOf = (pid: number): number => {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8")
+  const kilobytes = /VmRSS:\s+(\d+) kB/.exec(status)?.[1]
+  return kilobytes === undefined ? 0 : Number(kilobytes) * 1024
+}
+
+export const startTargetNode = async (options: {
+  readonly mode: BenchMode
+  readonly shardCount: number
+  readonly profileDirectory?: string | undefined
+}): Promise<TargetNode> => {
+  const dataDir = mkdtempSync(join(tmpdir(), "bench-node-"))
+  const env: Record<string, string> = {
+    MODE: options.mode,
+    DATA_DIR: dataDir,
+    TENANTS: `bench:${benchApiKey}`,
+    SHARD_COUNT: String(options.shardCount),
+  }
+  if (options.mode === "aws") {
+    const endpoints = await stackUp()
+    const unique = `bench${Date.now().toString(36)}`
+    Object.assign(env, {
+      NODE_ID: `${unique}-node`,
+      KAFKA_BROKERS: endpoints.kafkaBrokers,
+      DYNAMODB_ENDPOINT: endpoints.dynamodbEndpoint,
+      REDIS_URL: endpoints.redisUrl,
+      KAFKA_TOPIC: `${unique}-journal`,
+      DYNAMODB_TABLE_PREFIX: unique,
+      REDIS_KEY_PREFIX: unique,
+    })
+  }
+  const profileArguments =
+    options.profileDirectory === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${options.profileDirectory}`]
+  const node = await startNodeProcess(env, 180_000, profileArguments)
+  const pid = node.child.pid ?? 0
+  return {
+    port: node.port,
+    apiKey: benchApiKey,
+    residentBytes: () => residentBytesOf(pid),
+    stop: async () => {
+      await node.kill("SIGTERM")
+      rmSync(dataDir, { recursive: true, force: true })
+    },
+  }
+}
