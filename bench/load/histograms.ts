@@ -52,17 +52,19 @@ export const spectrumOf = (
   const points: Array<{ percentile: number; latencyMs: number }> = []
   // Beyond the percentile where one sample remains, every point would read the max.
   const lastPercentile = 100 * (1 - 1 / histogram.totalCount)
+  // Percentile values are the highest equivalent value of their bucket, so the end point is read the same way.
+  const lastPoint = { percentile: 100, latencyMs: millisecondsOf(histogram.getValueAtPercentile(100)) }
   for (let halvings = 0; halvings < 40; halvings++) {
     const remaining = 100 / 2 ** halvings
     for (let tick = 0; tick < ticksPerHalf; tick++) {
       const percentile = 100 - remaining * (1 - tick / (2 * ticksPerHalf))
       if (percentile > lastPercentile) {
-        points.push({ percentile: 100, latencyMs: millisecondsOf(histogram.maxValue) })
+        points.push(lastPoint)
         return points
       }
       points.push({ percentile, latencyMs: millisecondsOf(histogram.getValueAtPercentile(percentile)) })
     }
   }
-  points.push({ percentile: 100, latencyMs: millisecondsOf(histogram.maxValue) })
+  points.push(lastPoint)
   return points
 }
