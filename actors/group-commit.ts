@@ -1,8 +1,14 @@
 /**
  * Group commit for one shard: commands applied in memory wait here until the journal confirms the
- * batch that holds their records, and only then are their answers released. One append is in
- * flight per shard at a time; everything that arrives meanwhile joins the next batch, so the
- * journal sees one append per shard per batch however many commands arrive.
+ * batch that holds their records, and only then are their answers released. Everything that
+ * arrives while earlier batches are in flight joins the next batch, so the journal sees one append
+ * per shard per batch however many commands arrive.
+ *
+ * Up to `appendsInFlightMax` batches may be in flight at once (the journal writer says how many it
+ * can take: it must keep them in order and never make one durable after an earlier one failed).
+ * A batch is released only once it and every batch before it are durable, so answers leave in
+ * log order whatever order the journal confirms in. With one append in flight, a shard whose
+ * batch is syncing misses the journal's next commit; with two it joins every commit.
  *
  * Answers that do not write (reads, rejections, idempotent repeats) are released after the batch
  * that was last in line when they were decided: what they say may depend on commands not yet
@@ -20,25 +26,39 @@ export interface Batch {
   readonly changed: Array<Entity>
   readonly settles: Array<Settle>
   eventCount: number
+  /** open: takes more commands; appending: in flight; durable: confirmed, waiting for the batches before it. */
+  state: "open" | "appending" | "durable"
+  /** The offset after the batch's records, once durable: what a snapshot that includes it may claim. */
+  nextOffset: number
 }
 
-export type AppendBatch = (records: ReadonlyArray<JournalRecord>, done: (failure: unknown | undefined) => void) => void
+export type AppendResult =
+  | { readonly _tag: "Durable"; readonly nextOffset: number }
+  | { readonly _tag: "Failed"; readonly failure: unknown }
 
-const newBatch = (): Batch => ({ records: [], changed: [], settles: [], eventCount: 0 })
+export type AppendBatch = (records: ReadonlyArray<JournalRecord>, done: (result: AppendResult) => void) => void
+
+const newBatch = (): Batch => ({ records: [], changed: [], settles: [], eventCount: 0, state: "open", nextOffset: 0 })
 
 export class GroupCommit {
-  /** Batches in order; while `appending`, the first one is in flight. */
-  private readonly batches: Array<Batch> = []
-  private appending = false
+  /** Batches in log order: durable and appending ones first, then at most one open one. */
+  private batches: Array<Batch> = []
+  private appendsInFlight = 0
   private flushScheduled = false
   private queuedRecords = 0
 
   constructor(
     private readonly batchRecordsMax: number,
+    private readonly appendsInFlightMax: number,
     private readonly append: AppendBatch,
+    /** Called in log order, once per durable batch. */
     private readonly onDurable: (batch: Batch) => void,
     private readonly onFailure: (failure: unknown) => void,
-  ) {}
+  ) {
+    if (!(Number.isInteger(appendsInFlightMax) && appendsInFlightMax >= 1)) {
+      throw new Error(`appendsInFlightMax must be a positive integer, not ${appendsInFlightMax}`)
+    }
+  }
 
   /** Records accepted but not yet durable. */
   get depth(): number {
@@ -52,8 +72,7 @@ export class GroupCommit {
   /** Queues one command's record with the entities it changed and the release of its answer. */
   add(record: JournalRecord, changed: ReadonlyArray<Entity>, settle: Settle): void {
     let batch = this.batches[this.batches.length - 1]
-    const inFlight = this.appending && this.batches.length === 1
-    if (batch === undefined || inFlight || batch.records.length >= this.batchRecordsMax) {
+    if (batch === undefined || batch.state !== "open" || batch.records.length >= this.batchRecordsMax) {
       batch = newBatch()
       this.batches.push(batch)
     }
@@ -74,13 +93,14 @@ export class GroupCommit {
 
   /** Fails every waiting answer; used when the shard is dropped for a rebuild. */
   abandon(): void {
-    const batches = this.batches.splice(0)
+    const batches = this.batches
+    this.batches = []
     this.queuedRecords = 0
     for (const batch of batches) for (const settle of batch.settles) settle(false)
   }
 
   private scheduleFlush(): void {
-    if (this.flushScheduled || this.appending) return
+    if (this.flushScheduled || this.appendsInFlight >= this.appendsInFlightMax) return
     this.flushScheduled = true
     // setImmediate runs after the I/O phase, so every frame read in this loop turn joins the batch.
     setImmediate(() => {
@@ -89,29 +109,39 @@ export class GroupCommit {
     })
   }
 
+  /** Sends open batches, oldest first, while the writer has room. Every batch holds a record: only `add` makes one. */
   private flush(): void {
-    if (this.appending) return
-    const batch = this.batches[0]
-    if (batch === undefined) return
-    if (batch.records.length === 0) {
-      this.batches.shift()
-      for (const settle of batch.settles) settle(true)
-      this.flush()
-      return
+    for (const batch of this.batches) {
+      if (this.appendsInFlight >= this.appendsInFlightMax) return
+      if (batch.state === "open") this.send(batch)
     }
-    this.appending = true
-    this.append(batch.records, (failure) => {
-      this.appending = false
-      if (failure !== undefined) {
-        this.onFailure(failure)
+  }
+
+  private send(batch: Batch): void {
+    batch.state = "appending"
+    this.appendsInFlight++
+    const batches = this.batches
+    this.append(batch.records, (result) => {
+      if (this.batches !== batches) return // abandoned while in flight: its answers were already failed
+      this.appendsInFlight--
+      if (result._tag === "Failed") {
+        this.onFailure(result.failure)
         return
       }
-      if (this.batches[0] !== batch) return // abandoned while in flight
-      this.batches.shift()
+      batch.state = "durable"
+      batch.nextOffset = result.nextOffset
+      this.release()
+      if (this.batches.length > 0) this.scheduleFlush()
+    })
+  }
+
+  /** Releases durable batches from the head of the line, in order, up to the first one not durable. */
+  private release(): void {
+    while (this.batches[0]?.state === "durable") {
+      const batch = this.batches.shift() as Batch
       this.queuedRecords -= batch.records.length
       this.onDurable(batch)
       for (const settle of batch.settles) settle(true)
-      if (this.batches.length > 0) this.flush()
-    })
+    }
   }
 }

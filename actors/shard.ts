@@ -15,7 +15,7 @@ import { applyEvents } from "../core/evolve.ts"
 import type { Entity, Ledger, Payment } from "../core/ledger.ts"
 import { paymentKey } from "../core/ledger.ts"
 import { JournalFenced } from "../persistence/journal.ts"
-import { type Batch, GroupCommit } from "./group-commit.ts"
+import { type AppendResult, type Batch, GroupCommit } from "./group-commit.ts"
 import type { RuntimeLimits } from "./limits.ts"
 import type { Outcome, OutcomeCallback } from "./processor.ts"
 import { type Incarnation, type PersistencePorts, recoverShard } from "./recovery.ts"
@@ -140,6 +140,7 @@ export class Shard {
     this.incarnation = incarnation
     this.commits = new GroupCommit(
       this.limits.batchRecordsMax,
+      incarnation.writer.appendsInFlightMax ?? 1,
       (records, done) => this.appendBatch(incarnation, records, done),
       (batch) => this.onDurable(batch),
       (failure) => this.onAppendFailure(incarnation, failure),
@@ -159,21 +160,23 @@ export class Shard {
   private appendBatch(
     incarnation: Incarnation,
     records: ReadonlyArray<JournalRecord>,
-    done: (failure: unknown | undefined) => void,
+    done: (result: AppendResult) => void,
   ): void {
     Effect.runCallback(incarnation.writer.append(records), {
       onExit: (exit) => {
-        if (Exit.isSuccess(exit)) {
-          this.snapshotWriter?.committed(exit.value.nextOffset)
-          done(undefined)
-        } else done(Option.getOrElse(Cause.findErrorOption(exit.cause), () => Cause.squash(exit.cause)))
+        if (Exit.isSuccess(exit)) done({ _tag: "Durable", nextOffset: exit.value.nextOffset })
+        else {
+          const failure = Option.getOrElse(Cause.findErrorOption(exit.cause), () => Cause.squash(exit.cause))
+          done({ _tag: "Failed", failure })
+        }
       },
     })
   }
 
+  /** Runs in log order: the snapshot's offset and its entities advance together, batch by batch. */
   private onDurable(batch: Batch): void {
     for (const entity of batch.changed) this.trackPending(entity)
-    this.snapshotWriter?.changed(batch.changed, batch.eventCount)
+    this.snapshotWriter?.changed(batch.changed, batch.eventCount, batch.nextOffset)
   }
 
   private trackPending(entity: Entity): void {

@@ -38,12 +38,10 @@ export class SnapshotWriter {
     return this.dirty.size >= this.limits.snapshotDirtyEntitiesMax
   }
 
-  committed(nextOffset: number): void {
-    this.committedOffset = nextOffset
-  }
-
-  changed(entities: ReadonlyArray<Entity>, eventCount: number): void {
+  /** Takes a durable batch's entities and the offset after it; batches come in log order. */
+  changed(entities: ReadonlyArray<Entity>, eventCount: number, nextOffset: number): void {
     for (const entity of entities) this.dirty.set(entityKey(entity), entity)
+    this.committedOffset = nextOffset
     this.eventsSinceSave += eventCount
     if (this.eventsSinceSave >= this.limits.snapshotEveryEvents) this.save()
   }

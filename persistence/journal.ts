@@ -31,6 +31,11 @@ export interface JournalEntry {
 export interface ShardWriter {
   readonly shard: number
   /**
+   * How many appends may be in flight at once (absent: one). A writer that takes more than one
+   * must apply them in call order and never make an append durable once an earlier one failed.
+   */
+  readonly appendsInFlightMax?: number
+  /**
    * Appends the records of one group commit, in order, all or nothing, and returns the offset
    * a replay must start from to read whatever is appended after them.
    */

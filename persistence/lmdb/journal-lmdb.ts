@@ -45,27 +45,48 @@ interface WriterState {
   nextOffset: number
   /** Set once an append failed or the scope closed: the in-memory offset may be ahead of disk. */
   stopped: JournalUnavailable | JournalFenced | undefined
+  /** Set inside the write transaction when an append's callback threw; later callbacks refuse. */
+  broken: boolean
 }
 
+/**
+ * Appends one writer may have in flight: the ones queued while a commit syncs share the next
+ * commit, so a shard whose batch is syncing still joins it. Bounded so that one shard cannot fill
+ * the shared write batch.
+ */
+const appendsInFlightMax = 4
+
+/**
+ * Appends of one writer overlap (see `appendsInFlightMax`), so a later append must never land
+ * once an earlier one did not. Their callbacks run in call order, in the same or later commits:
+ * - an earlier callback that threw marks the writer broken here, at once, so later callbacks refuse;
+ * - an earlier commit that failed left the log's real end behind `nextOffset`, and the end check
+ *   (one cursor step) refuses every later append;
+ * - an earlier append fenced means the epoch moved, which every later one sees too.
+ */
 const appendInTransaction = (
   environment: LedgerEnvironment,
   shard: number,
   state: WriterState,
   encoded: ReadonlyArray<string>,
 ): number | typeof fenced => {
-  if (environment.writerEpochs.get(shard) !== state.epoch) return fenced
-  // Appends of one writer are meant to run one at a time; if two overlapped and the first one's
-  // commit failed, the second would leave a gap. The log's real end is one cursor step away, so
-  // check it rather than trust the count (the throw aborts this child and stops the writer).
-  const end = journalEnd(environment, shard)
-  if (end !== state.nextOffset) throw new Error(`journal shard ${shard} ends at ${end}, writer at ${state.nextOffset}`)
-  let offset = state.nextOffset
-  for (const text of encoded) {
-    environment.journal.putSync([shard, offset], text)
-    offset++
+  if (state.broken) throw new Error(`journal shard ${shard}: an earlier append of this writer failed`)
+  try {
+    if (environment.writerEpochs.get(shard) !== state.epoch) return fenced
+    const end = journalEnd(environment, shard)
+    if (end !== state.nextOffset)
+      throw new Error(`journal shard ${shard} ends at ${end}, writer at ${state.nextOffset}`)
+    let offset = state.nextOffset
+    for (const text of encoded) {
+      environment.journal.putSync([shard, offset], text)
+      offset++
+    }
+    state.nextOffset = offset
+    return offset
+  } catch (error) {
+    state.broken = true
+    throw error
   }
-  state.nextOffset = offset
-  return offset
 }
 
 const makeWriter = (environment: LedgerEnvironment, shard: number, state: WriterState): ShardWriter => {
@@ -76,6 +97,7 @@ const makeWriter = (environment: LedgerEnvironment, shard: number, state: Writer
   }
   return {
     shard,
+    appendsInFlightMax,
     append: (records: ReadonlyArray<JournalRecord>) =>
       Effect.suspend(() => {
         if (state.stopped !== undefined) return Effect.fail(state.stopped)
@@ -104,7 +126,7 @@ const openWriter = (environment: LedgerEnvironment, shard: number) =>
         environment.root.transaction((): WriterState => {
           const epoch = (environment.writerEpochs.get(shard) ?? 0) + 1
           environment.writerEpochs.putSync(shard, epoch)
-          return { epoch, nextOffset: journalEnd(environment, shard), stopped: undefined }
+          return { epoch, nextOffset: journalEnd(environment, shard), stopped: undefined, broken: false }
         }),
       catch: (error) => new JournalUnavailable({ shard, message: lmdbErrorMessage(error) }),
     }),
