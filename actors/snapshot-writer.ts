@@ -16,7 +16,7 @@ export class SnapshotWriter {
   private committedOffset: number
   private saving = false
   private stopped = false
-  private readonly timer: NodeJS.Timeout
+  private timer: NodeJS.Timeout
 
   constructor(
     private readonly shard: number,
@@ -27,10 +27,19 @@ export class SnapshotWriter {
   ) {
     this.dirty = incarnation.dirty
     this.committedOffset = incarnation.nextOffset
-    this.timer = setInterval(() => {
-      if (this.dirty.size > 0) this.save()
-    }, limits.snapshotIntervalMs)
+    // Shards start together, so their intervals are spread over one period: saves of different
+    // shards then take turns instead of all holding the event loop in the same moment.
+    const phaseMs = Math.floor((limits.snapshotIntervalMs * (shard % limits.shardCount)) / limits.shardCount)
+    this.timer = setTimeout(() => {
+      this.timer = setInterval(() => this.onInterval(), limits.snapshotIntervalMs)
+      this.timer.unref()
+      this.onInterval()
+    }, phaseMs)
     this.timer.unref()
+  }
+
+  private onInterval(): void {
+    if (this.dirty.size > 0) this.save()
   }
 
   /** True when the shard has more unsaved changes than it may hold: the store has been down too long. */
@@ -48,7 +57,8 @@ export class SnapshotWriter {
 
   stop(): void {
     this.stopped = true
-    clearInterval(this.timer)
+    // clearTimeout and clearInterval clear either kind of timer.
+    clearTimeout(this.timer)
   }
 
   private save(): void {
