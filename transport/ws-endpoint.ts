@@ -31,6 +31,45 @@ interface Connection {
   inFlight: number
   /** Set by the close handler: answers that arrive later are dropped, never sent on a dead socket. */
   closed: boolean
+  /** Answers released since the last flush; at most the socket's requests in flight. */
+  outbox: Array<string>
+}
+
+/**
+ * Answers are released a batch at a time (a group commit confirms many at once, across sockets),
+ * so they are gathered per socket and written once per event-loop turn, each socket corked once:
+ * one write per socket per turn instead of one per answer. An answer counts as in flight for the
+ * server (`state.wsInFlight`, what a graceful close drains) until it is written.
+ */
+class AnswerOutbox {
+  private readonly waiting: Array<{ readonly ws: WebSocket<Connection>; readonly connection: Connection }> = []
+  private flushScheduled = false
+
+  constructor(private readonly state: EdgeState) {}
+
+  post(ws: WebSocket<Connection>, connection: Connection, answer: string): void {
+    if (connection.outbox.push(answer) === 1) this.waiting.push({ ws, connection })
+    if (this.flushScheduled) return
+    this.flushScheduled = true
+    setImmediate(() => this.flush())
+  }
+
+  private flush(): void {
+    this.flushScheduled = false
+    for (const { ws, connection } of this.waiting.splice(0)) {
+      const answers = connection.outbox
+      connection.outbox = []
+      this.state.wsInFlight -= answers.length
+      // A closed socket must not be touched (uWS has freed it); its answers are dropped.
+      if (connection.closed) continue
+      // send() answers 0 when the answer waits in the backpressure buffer (the soft limit then
+      // refuses new work) and 2 when the hard cap dropped it, in which case uWS closes the socket
+      // and the close handler marks it: nothing more to do here either way.
+      ws.cork(() => {
+        for (const answer of answers) ws.send(answer, false)
+      })
+    }
+  }
 }
 
 /** Largest answer a request can produce: three ids and a reqId of 128 characters, each JSON-escaped at worst. */
@@ -57,11 +96,17 @@ const upgrade = (state: EdgeState, res: HttpResponse, req: HttpRequest, context:
     refuseUpgrade(res, apiKey === "" ? "an API key is required" : "the API key is not valid")
     return
   }
-  const connection: Connection = { tenantId, inFlight: 0, closed: false }
+  const connection: Connection = { tenantId, inFlight: 0, closed: false, outbox: [] }
   res.upgrade(connection, secWebSocketKey, secWebSocketProtocol, secWebSocketExtensions, context)
 }
 
-const message = (state: EdgeState, ws: WebSocket<Connection>, data: ArrayBuffer, isBinary: boolean): void => {
+const message = (
+  state: EdgeState,
+  outbox: AnswerOutbox,
+  ws: WebSocket<Connection>,
+  data: ArrayBuffer,
+  isBinary: boolean,
+): void => {
   if (isBinary) {
     ws.send(encodeFrameError(undefined, "INVALID_REQUEST", "binary frames are not accepted: send JSON text frames"))
     return
@@ -87,28 +132,29 @@ const message = (state: EdgeState, ws: WebSocket<Connection>, data: ArrayBuffer,
   state.wsInFlight++
   dispatch(state.processor, connection.tenantId, request.operation, request.traceparent, (outcome) => {
     connection.inFlight--
-    state.wsInFlight--
-    if (connection.closed) return
-    // Outside the message callback the socket is not corked; corking packs the answer into one write.
-    // send() answers 0 when the answer waits in the backpressure buffer (the soft limit above then
-    // refuses new work) and 2 when the hard cap dropped it, in which case uWS closes the socket and
-    // the close handler marks it: nothing more to do here either way.
-    ws.cork(() => ws.send(encodeFrameAnswer(request.reqId, outcome), false))
+    if (connection.closed) {
+      state.wsInFlight--
+      return
+    }
+    outbox.post(ws, connection, encodeFrameAnswer(request.reqId, outcome))
   })
 }
 
-export const makeWsBehavior = (state: EdgeState): WebSocketBehavior<Connection> => ({
-  maxPayloadLength: state.edge.payloadBytesMax,
-  maxBackpressure: state.edge.wsBackpressureBytesMax + state.edge.wsInFlightMax * answerBytesMax,
-  // Typed as a number in this build's declarations; uWS reads it as a flag.
-  closeOnBackpressureLimit: 1,
-  idleTimeout: idleTimeoutSeconds,
-  sendPingsAutomatically: true,
-  maxLifetime: 0,
-  compression: compressionDisabled,
-  upgrade: (res, req, context) => upgrade(state, res, req, context),
-  message: (ws, data, isBinary) => message(state, ws, data, isBinary),
-  close: (ws) => {
-    ws.getUserData().closed = true
-  },
-})
+export const makeWsBehavior = (state: EdgeState): WebSocketBehavior<Connection> => {
+  const outbox = new AnswerOutbox(state)
+  return {
+    maxPayloadLength: state.edge.payloadBytesMax,
+    maxBackpressure: state.edge.wsBackpressureBytesMax + state.edge.wsInFlightMax * answerBytesMax,
+    // Typed as a number in this build's declarations; uWS reads it as a flag.
+    closeOnBackpressureLimit: 1,
+    idleTimeout: idleTimeoutSeconds,
+    sendPingsAutomatically: true,
+    maxLifetime: 0,
+    compression: compressionDisabled,
+    upgrade: (res, req, context) => upgrade(state, res, req, context),
+    message: (ws, data, isBinary) => message(state, outbox, ws, data, isBinary),
+    close: (ws) => {
+      ws.getUserData().closed = true
+    },
+  }
+}
