@@ -6,7 +6,7 @@
  */
 import type http from "node:http"
 import { type Channel, httpAgentOf, httpChannel, webSocketChannel } from "./channels.ts"
-import { makeGenerator } from "./generator.ts"
+import { OpenLoopGenerator } from "./generator.ts"
 import type { FromWorker, ToWorker, WorkerShare } from "./messages.ts"
 
 const post = (message: FromWorker): Promise<void> =>
@@ -32,7 +32,7 @@ const openChannels = async (
 }
 
 const work = async (share: WorkerShare) => {
-  const generator = makeGenerator(share, (report) => void post(report))
+  const generator = new OpenLoopGenerator(share, (report) => void post(report))
   const { channels, agent } = await openChannels(share, generator.onAnswer)
   const start = new Promise<number>((resolve) => {
     process.on("message", (message: ToWorker) => {

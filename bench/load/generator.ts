@@ -6,8 +6,9 @@
 import type { Channel } from "./channels.ts"
 import { encodeHistogram, newLatencyHistogram, recordLatencyMs } from "./histograms.ts"
 import type { DoneReport, SecondReport, WorkerShare } from "./messages.ts"
+import type { LoadPlan } from "./plan.ts"
 import { dueTimeMs, requestCountOf, type Schedule } from "./schedule.ts"
-import { seededRandom, transferFields, transferPickerOf, transfersOf } from "./workload.ts"
+import { seededRandom, type TransferPicker, transferFields, transferPickerOf, transfersOf } from "./workload.ts"
 
 /** A bounded FIFO of request indexes waiting for a free connection slot. */
 export class IndexQueue {
@@ -39,37 +40,18 @@ export class IndexQueue {
 /** Polling period while only answers are awaited: sending is over, nothing is due any more. */
 const drainPollMs = 10
 
-export interface Generator {
-  readonly onAnswer: (channel: Channel, index: number, errorCode: string | undefined) => void
-  readonly run: (channels: ReadonlyArray<Channel>, startPerfMs: number) => Promise<DoneReport>
-}
+/** The counts of the second in progress; answers count in the second they arrive. */
+class SecondCounts {
+  index = 0
+  due = 0
+  sent = 0
+  completed = 0
+  errors = 0
+  readonly histogram = newLatencyHistogram()
 
-export const makeGenerator = (share: WorkerShare, emitSecond: (report: SecondReport) => void): Generator => {
-  const { plan, workerIndex, workers, runId } = share
-  const schedule: Schedule = { ratePerSecond: plan.ratePerSecond, burst: plan.burst }
-  const requestCount = requestCountOf(schedule, plan.durationMs, plan.requestsMax)
-  const workload = transfersOf(plan.workload)
-  const picker = transferPickerOf(workload, seededRandom(0x9e3779b9 ^ (workerIndex + 1)))
-  const backlog = new IndexQueue(share.backlogMax)
-  const overall = newLatencyHistogram()
-  const sendLag = newLatencyHistogram()
-  const errorsByCode = new Map<string, number>()
-  const totals = { due: 0, sent: 0, completed: 0, lastDueMs: 0, lastAnswerMs: 0 }
-  const second = { index: 0, due: 0, sent: 0, completed: 0, errors: 0, histogram: newLatencyHistogram() }
-  let channels: ReadonlyArray<Channel> = []
-  let nextIndex = workerIndex
-  let roundRobin = 0
-  let startPerfMs = 0
-  let drainDeadlineMs = Number.POSITIVE_INFINITY
-  let finished: ((report: DoneReport) => void) | undefined
-  let cpuAtStart = process.cpuUsage()
-
-  const isRecorded = (dueMs: number) => dueMs >= plan.warmupMs
-  const nowMsOf = () => performance.now() - startPerfMs
-
-  const emit = () => {
-    const { index, due, sent, completed, errors, histogram } = second
-    emitSecond({
+  reportAndReset(workerIndex: number): SecondReport {
+    const { index, due, sent, completed, errors, histogram } = this
+    const report: SecondReport = {
       type: "second",
       workerIndex,
       second: index,
@@ -78,152 +60,202 @@ export const makeGenerator = (share: WorkerShare, emitSecond: (report: SecondRep
       completed,
       errors,
       histogramBase64: histogram.totalCount === 0 ? "" : encodeHistogram(histogram),
-    })
-    Object.assign(second, { due: 0, sent: 0, completed: 0, errors: 0 })
+    }
+    this.due = 0
+    this.sent = 0
+    this.completed = 0
+    this.errors = 0
     histogram.reset()
+    return report
+  }
+}
+
+export class OpenLoopGenerator {
+  private readonly plan: LoadPlan
+  private readonly schedule: Schedule
+  private readonly requestCount: number
+  private readonly picker: TransferPicker
+  private readonly backlog: IndexQueue
+  private readonly overall = newLatencyHistogram()
+  private readonly sendLag = newLatencyHistogram()
+  private readonly errorsByCode = new Map<string, number>()
+  private readonly totals = { due: 0, sent: 0, completed: 0, lastDueMs: 0, lastAnswerMs: 0 }
+  private readonly second = new SecondCounts()
+  private channels: ReadonlyArray<Channel> = []
+  private nextIndex: number
+  private roundRobin = 0
+  private startPerfMs = 0
+  private drainDeadlineMs = Number.POSITIVE_INFINITY
+  private finished: ((report: DoneReport) => void) | undefined
+  private cpuAtStart = process.cpuUsage()
+
+  constructor(
+    private readonly share: WorkerShare,
+    private readonly emitSecond: (report: SecondReport) => void,
+  ) {
+    this.plan = share.plan
+    this.schedule = { ratePerSecond: share.plan.ratePerSecond, burst: share.plan.burst }
+    this.requestCount = requestCountOf(this.schedule, share.plan.durationMs, share.plan.requestsMax)
+    this.picker = transferPickerOf(transfersOf(share.plan.workload), seededRandom(0x9e3779b9 ^ (share.workerIndex + 1)))
+    this.backlog = new IndexQueue(share.backlogMax)
+    this.nextIndex = share.workerIndex
   }
 
-  /** Closes the seconds that ended before `nowMs`, empty ones included, so the parent can aggregate each. */
-  const advanceSecond = (nowMs: number) => {
-    const current = Math.floor(nowMs / 1000)
-    while (second.index < current) {
-      emit()
-      second.index++
+  /** Sends from `startPerfMs` (performance.now() time) on; resolves with the worker's figures once drained. */
+  run(channels: ReadonlyArray<Channel>, startPerfMs: number): Promise<DoneReport> {
+    return new Promise((resolve) => {
+      this.channels = channels
+      this.startPerfMs = startPerfMs
+      this.finished = resolve
+      this.cpuAtStart = process.cpuUsage()
+      setTimeout(this.tick, Math.max(0, startPerfMs - performance.now()))
+    })
+  }
+
+  /** Every channel calls this once per request it sent: `errorCode` undefined for an ok answer. */
+  readonly onAnswer = (channel: Channel, index: number, errorCode: string | undefined): void => {
+    if (this.finished === undefined) return
+    const nowMs = this.nowMs()
+    this.advanceSecond(nowMs)
+    if (errorCode === undefined) this.recordCompleted(index, nowMs)
+    else this.fail(index, errorCode)
+    while (this.backlog.size > 0 && channel.outstanding.size < channel.inFlightMax && channel.isOpen()) {
+      this.sendOn(channel, this.backlog.shift() as number, nowMs)
     }
   }
 
-  const freeChannel = (): Channel | undefined => {
+  private readonly tick = (): void => {
+    if (this.finished === undefined) return
+    const nowMs = this.nowMs()
+    this.advanceSecond(nowMs)
+    this.dispatchDue(nowMs)
+    if (!this.anyOpen()) this.failWaiting("SOCKET_CLOSED", false)
+    if (this.nextIndex < this.requestCount) {
+      const waitMs = dueTimeMs(this.schedule, this.nextIndex) - this.nowMs()
+      // Timers have millisecond resolution: a request may leave up to about 1 ms late, which its
+      // latency (counted from the due time) includes; the send-lag histogram reports how much.
+      if (waitMs <= 0) setImmediate(this.tick)
+      else setTimeout(this.tick, Math.max(1, Math.floor(waitMs)))
+      return
+    }
+    if (this.drainDeadlineMs === Number.POSITIVE_INFINITY) this.drainDeadlineMs = nowMs + this.share.drainTimeoutMs
+    const drained = this.backlog.size === 0 && this.inFlight() === 0
+    if (!drained && nowMs < this.drainDeadlineMs) {
+      setTimeout(this.tick, drainPollMs)
+      return
+    }
+    if (!drained) this.failWaiting("TIMEOUT", true)
+    this.finish(nowMs)
+  }
+
+  private dispatchDue(nowMs: number): void {
+    for (const channel of this.channels) channel.cork()
+    while (this.nextIndex < this.requestCount) {
+      const dueMs = dueTimeMs(this.schedule, this.nextIndex)
+      if (dueMs > nowMs) break
+      const index = this.nextIndex
+      this.nextIndex += this.share.workers
+      this.second.due++
+      if (this.isRecorded(dueMs)) {
+        this.totals.due++
+        this.totals.lastDueMs = dueMs
+      }
+      // Behind a non-empty backlog a request waits its turn, even if a slot is free right now.
+      const channel = this.backlog.size === 0 ? this.freeChannel() : undefined
+      if (channel !== undefined) this.sendOn(channel, index, nowMs)
+      else if (!this.anyOpen()) this.fail(index, "SOCKET_CLOSED")
+      else if (!this.backlog.push(index)) this.fail(index, "GENERATOR_BACKLOG")
+    }
+    for (const channel of this.channels) channel.uncork()
+  }
+
+  private sendOn(channel: Channel, index: number, nowMs: number): void {
+    const { from, to } = this.picker.next()
+    channel.send(index, transferFields(transfersOf(this.plan.workload), `${this.share.runId}-${index}`, from, to))
+    this.second.sent++
+    const dueMs = dueTimeMs(this.schedule, index)
+    if (!this.isRecorded(dueMs)) return
+    this.totals.sent++
+    recordLatencyMs(this.sendLag, nowMs - dueMs)
+  }
+
+  private recordCompleted(index: number, nowMs: number): void {
+    const dueMs = dueTimeMs(this.schedule, index)
+    this.second.completed++
+    recordLatencyMs(this.second.histogram, nowMs - dueMs)
+    if (!this.isRecorded(dueMs)) return
+    this.totals.completed++
+    this.totals.lastAnswerMs = nowMs
+    recordLatencyMs(this.overall, nowMs - dueMs)
+  }
+
+  private fail(index: number, code: string): void {
+    this.second.errors++
+    if (this.isRecorded(dueTimeMs(this.schedule, index))) {
+      this.errorsByCode.set(code, (this.errorsByCode.get(code) ?? 0) + 1)
+    }
+  }
+
+  /** Every request still waiting (and, at the drain deadline, unanswered) fails with `code`. */
+  private failWaiting(code: string, includeOutstanding: boolean): void {
+    for (let index = this.backlog.shift(); index !== undefined; index = this.backlog.shift()) this.fail(index, code)
+    if (!includeOutstanding) return
+    for (const channel of this.channels) {
+      for (const index of channel.outstanding) this.fail(index, code)
+      channel.outstanding.clear()
+    }
+  }
+
+  private freeChannel(): Channel | undefined {
+    const channels = this.channels
     for (let step = 0; step < channels.length; step++) {
-      const channel = channels[(roundRobin + step) % channels.length] as Channel
+      const channel = channels[(this.roundRobin + step) % channels.length] as Channel
       if (channel.outstanding.size < channel.inFlightMax && channel.isOpen()) {
-        roundRobin = (roundRobin + step + 1) % channels.length
+        this.roundRobin = (this.roundRobin + step + 1) % channels.length
         return channel
       }
     }
     return undefined
   }
 
-  const anyOpen = () => channels.some((channel) => channel.isOpen())
-
-  const fail = (index: number, code: string) => {
-    second.errors++
-    if (isRecorded(dueTimeMs(schedule, index))) errorsByCode.set(code, (errorsByCode.get(code) ?? 0) + 1)
-  }
-
-  const sendOn = (channel: Channel, index: number, nowMs: number) => {
-    const { from, to } = picker.next()
-    channel.send(index, transferFields(workload, `${runId}-${index}`, from, to))
-    second.sent++
-    const dueMs = dueTimeMs(schedule, index)
-    if (!isRecorded(dueMs)) return
-    totals.sent++
-    recordLatencyMs(sendLag, nowMs - dueMs)
-  }
-
-  const dispatchDue = (nowMs: number) => {
-    for (const channel of channels) channel.cork()
-    while (nextIndex < requestCount) {
-      const dueMs = dueTimeMs(schedule, nextIndex)
-      if (dueMs > nowMs) break
-      const index = nextIndex
-      nextIndex += workers
-      second.due++
-      if (isRecorded(dueMs)) {
-        totals.due++
-        totals.lastDueMs = dueMs
-      }
-      const channel = backlog.size === 0 ? freeChannel() : undefined
-      if (channel !== undefined) sendOn(channel, index, nowMs)
-      else if (!anyOpen()) fail(index, "SOCKET_CLOSED")
-      else if (!backlog.push(index)) fail(index, "GENERATOR_BACKLOG")
-    }
-    for (const channel of channels) channel.uncork()
-  }
-
-  /** Every request still waiting or unanswered gets `code`; used at the drain deadline and when all sockets closed. */
-  const failWaiting = (code: string, includeOutstanding: boolean) => {
-    for (let index = backlog.shift(); index !== undefined; index = backlog.shift()) fail(index, code)
-    if (!includeOutstanding) return
-    for (const channel of channels) {
-      for (const index of channel.outstanding) fail(index, code)
-      channel.outstanding.clear()
+  /** Closes the seconds that ended before `nowMs`, empty ones included, so the parent can aggregate each. */
+  private advanceSecond(nowMs: number): void {
+    const current = Math.floor(nowMs / 1000)
+    while (this.second.index < current) {
+      this.emitSecond(this.second.reportAndReset(this.share.workerIndex))
+      this.second.index++
     }
   }
 
-  const inFlight = () => channels.reduce((sum, channel) => sum + channel.outstanding.size, 0)
-
-  const finish = (nowMs: number) => {
-    advanceSecond(nowMs)
-    emit()
-    const cpu = process.cpuUsage(cpuAtStart)
-    finished?.({
+  private finish(nowMs: number): void {
+    this.advanceSecond(nowMs)
+    this.emitSecond(this.second.reportAndReset(this.share.workerIndex))
+    const cpu = process.cpuUsage(this.cpuAtStart)
+    this.finished?.({
       type: "done",
-      workerIndex,
-      due: totals.due,
-      sent: totals.sent,
-      completed: totals.completed,
-      errorsByCode: Object.fromEntries(errorsByCode),
-      histogramBase64: encodeHistogram(overall),
-      sendLagBase64: encodeHistogram(sendLag),
-      lastDueMs: totals.lastDueMs,
-      lastAnswerMs: totals.lastAnswerMs,
+      workerIndex: this.share.workerIndex,
+      ...this.totals,
+      errorsByCode: Object.fromEntries(this.errorsByCode),
+      histogramBase64: encodeHistogram(this.overall),
+      sendLagBase64: encodeHistogram(this.sendLag),
       cpuMicros: cpu.user + cpu.system,
     })
-    finished = undefined
+    this.finished = undefined
   }
 
-  const tick = () => {
-    if (finished === undefined) return
-    const nowMs = nowMsOf()
-    advanceSecond(nowMs)
-    dispatchDue(nowMs)
-    if (!anyOpen()) failWaiting("SOCKET_CLOSED", false)
-    if (nextIndex >= requestCount) {
-      if (drainDeadlineMs === Number.POSITIVE_INFINITY) drainDeadlineMs = nowMs + share.drainTimeoutMs
-      if (backlog.size === 0 && inFlight() === 0) return finish(nowMs)
-      if (nowMs >= drainDeadlineMs) {
-        failWaiting("TIMEOUT", true)
-        return finish(nowMs)
-      }
-      setTimeout(tick, drainPollMs)
-      return
-    }
-    const waitMs = dueTimeMs(schedule, nextIndex) - nowMsOf()
-    // Timers have millisecond resolution: a request may leave up to about 1 ms late, which its
-    // latency (counted from the due time) includes; the send-lag histogram reports how much.
-    if (waitMs <= 0) setImmediate(tick)
-    else setTimeout(tick, Math.max(1, Math.floor(waitMs)))
+  private isRecorded(dueMs: number): boolean {
+    return dueMs >= this.plan.warmupMs
   }
 
-  const onAnswer = (channel: Channel, index: number, errorCode: string | undefined) => {
-    if (finished === undefined) return
-    const nowMs = nowMsOf()
-    advanceSecond(nowMs)
-    if (errorCode === undefined) {
-      const dueMs = dueTimeMs(schedule, index)
-      second.completed++
-      recordLatencyMs(second.histogram, nowMs - dueMs)
-      if (isRecorded(dueMs)) {
-        totals.completed++
-        totals.lastAnswerMs = nowMs
-        recordLatencyMs(overall, nowMs - dueMs)
-      }
-    } else {
-      fail(index, errorCode)
-    }
-    while (backlog.size > 0 && channel.outstanding.size < channel.inFlightMax && channel.isOpen()) {
-      sendOn(channel, backlog.shift() as number, nowMs)
-    }
+  private nowMs(): number {
+    return performance.now() - this.startPerfMs
   }
 
-  const run = (attached: ReadonlyArray<Channel>, startAt: number): Promise<DoneReport> =>
-    new Promise((resolve) => {
-      channels = attached
-      startPerfMs = startAt
-      finished = resolve
-      cpuAtStart = process.cpuUsage()
-      setTimeout(tick, Math.max(0, startAt - performance.now()))
-    })
+  private anyOpen(): boolean {
+    return this.channels.some((channel) => channel.isOpen())
+  }
 
-  return { onAnswer, run }
+  private inFlight(): number {
+    return this.channels.reduce((sum, channel) => sum + channel.outstanding.size, 0)
+  }
 }

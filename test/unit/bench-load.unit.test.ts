@@ -5,8 +5,8 @@
  */
 import * as hdr from "hdr-histogram-js"
 import { describe, expect, it } from "vitest"
-import { assertLoopback } from "../../bench/load/channels.ts"
-import { IndexQueue } from "../../bench/load/generator.ts"
+import { assertLoopback, type Channel } from "../../bench/load/channels.ts"
+import { IndexQueue, OpenLoopGenerator } from "../../bench/load/generator.ts"
 import {
   encodeHistogram,
   latencySummaryOf,
@@ -15,6 +15,7 @@ import {
   recordLatencyMs,
   spectrumOf,
 } from "../../bench/load/histograms.ts"
+import type { SecondReport } from "../../bench/load/messages.ts"
 import type { LoadPlan, TransferWorkload } from "../../bench/load/plan.ts"
 import { splitEvenly, validatePlan } from "../../bench/load/run-load.ts"
 import { dueCountAt, dueTimeMs, requestCountOf } from "../../bench/load/schedule.ts"
@@ -271,5 +272,92 @@ describe("scenario files", () => {
     expect(() => parseScenario("uniform.json", JSON.stringify({ ...good, rate: 5 }))).toThrow(/rate/)
     expect(() => parseScenario("other.json", JSON.stringify(good))).toThrow(/differs from the file name/)
     expect(() => loadScenario("no-such-scenario")).toThrow(/there are: .*uniform/)
+  })
+})
+
+type Behaviour = "ok" | "never" | "OVERLOADED" | "closed"
+
+/** Runs the engine for 300 ms at 2000/s (100 ms of warm-up) against in-memory channels that answer as told. */
+const runEngine = async (behaviour: Behaviour, options: { workerIndex?: number; workers?: number } = {}) => {
+  const plan = {
+    ...planFromScenario(loadScenario("smoke"), { host: "127.0.0.1", port: 1, apiKey: "k" }),
+    ratePerSecond: 2000,
+    durationMs: 300,
+    warmupMs: 100,
+    requestsMax: 1_000_000,
+  }
+  const seconds: Array<SecondReport> = []
+  const sentIndexes: Array<number> = []
+  const share = {
+    plan,
+    workerIndex: options.workerIndex ?? 0,
+    workers: options.workers ?? 1,
+    connections: 1,
+    runId: "test",
+    drainTimeoutMs: 20,
+    // Answers come after a dispatch batch, so the backlog must hold a late timer's batch unless the test is about its bound.
+    backlogMax: behaviour === "never" ? 10 : 1_000,
+  }
+  const generator = new OpenLoopGenerator(share, (report) => seconds.push(report))
+  const outstanding = new Set<number>()
+  const channel: Channel = {
+    inFlightMax: 2,
+    outstanding,
+    isOpen: () => behaviour !== "closed",
+    send: (index, fields) => {
+      expect(JSON.parse(`{${fields}}`).paymentId).toBe(`test-${index}`)
+      sentIndexes.push(index)
+      outstanding.add(index)
+      if (behaviour === "never") return
+      queueMicrotask(() => {
+        outstanding.delete(index)
+        generator.onAnswer(channel, index, behaviour === "ok" ? undefined : behaviour)
+      })
+    },
+    cork: () => {},
+    uncork: () => {},
+    close: () => {},
+  }
+  const done = await generator.run([channel], performance.now())
+  const sum = (pick: (report: SecondReport) => number) => seconds.reduce((total, report) => total + pick(report), 0)
+  return {
+    done,
+    sentIndexes,
+    secondsDue: sum((report) => report.due),
+    secondsCompleted: sum((report) => report.completed),
+  }
+}
+
+describe("open-loop engine (in-memory channels)", () => {
+  // 600 requests are due in 300 ms at 2000/s; the 400 due from 100 ms on are recorded.
+  it("records every answered request after warm-up, and counts warm-up ones only per second", async () => {
+    const { done, sentIndexes, secondsDue, secondsCompleted } = await runEngine("ok")
+    expect(sentIndexes).toHaveLength(600)
+    expect([done.due, done.sent, done.completed]).toEqual([400, 400, 400])
+    expect(done.errorsByCode).toEqual({})
+    expect(hdr.decodeFromCompressedBase64(done.histogramBase64).totalCount).toBe(400)
+    expect([secondsDue, secondsCompleted]).toEqual([600, 600])
+  })
+
+  it("sends only its own share of the indexes", async () => {
+    const { sentIndexes, done } = await runEngine("ok", { workerIndex: 1, workers: 2 })
+    expect(sentIndexes).toHaveLength(300)
+    expect(sentIndexes.every((index) => index % 2 === 1)).toBe(true)
+    expect(done.completed).toBe(200)
+  })
+
+  it("bounds the backlog when nothing answers: the overflow is GENERATOR_BACKLOG, the rest TIMEOUT at the drain", async () => {
+    const { done, sentIndexes } = await runEngine("never")
+    // Two in flight and ten waiting, all due during warm-up, so only the drops after warm-up count.
+    expect(sentIndexes).toEqual([0, 1])
+    expect(done.errorsByCode).toEqual({ GENERATOR_BACKLOG: 400 })
+    expect(done.completed).toBe(0)
+  })
+
+  it("counts refusals by their code and closed connections as SOCKET_CLOSED", async () => {
+    expect((await runEngine("OVERLOADED")).done.errorsByCode).toEqual({ OVERLOADED: 400 })
+    const closed = await runEngine("closed")
+    expect(closed.sentIndexes).toEqual([])
+    expect(closed.done.errorsByCode).toEqual({ SOCKET_CLOSED: 400 })
   })
 })
