@@ -20,6 +20,12 @@ export interface Scenario {
   readonly workers: number
   readonly burst?: Burst
   readonly protocol: "ws" | "http"
+  /**
+   * Requests in flight per WebSocket connection before the generator queues (default 512, under the
+   * node's WS_IN_FLIGHT_MAX of 1024). Above the node's bound, the node's own refusal (OVERLOADED) is
+   * what gets exercised instead of the generator's queue.
+   */
+  readonly inFlightMaxPerConnection?: number
   /** A product capability the scenario needs and the product does not have yet: the runner reports it as not runnable. */
   readonly requires?: string
 }
@@ -62,6 +68,7 @@ const scenarioSchema = Schema.Struct({
     }),
   ),
   protocol: Schema.Literals(["ws", "http"]),
+  inFlightMaxPerConnection: Schema.optionalKey(positiveInteger),
   requires: Schema.optionalKey(Schema.String),
 })
 
@@ -124,7 +131,7 @@ export const planFromScenario = (
     warmupMs: scenario.warmupMs,
     connections: scenario.connections,
     workers: scenario.workers,
-    inFlightMaxPerConnection: inFlightMaxPerConnectionDefault,
+    inFlightMaxPerConnection: scenario.inFlightMaxPerConnection ?? inFlightMaxPerConnectionDefault,
     requestsMax: 0,
     workload: scenario.workload,
     ...(scenario.burst === undefined ? {} : { burst: scenario.burst }),
