@@ -49,6 +49,10 @@ class SecondCounts {
   errors = 0
   readonly histogram = newLatencyHistogram()
 
+  isEmpty(): boolean {
+    return this.due + this.sent + this.completed + this.errors === 0
+  }
+
   reportAndReset(workerIndex: number): SecondReport {
     const { index, due, sent, completed, errors, histogram } = this
     const report: SecondReport = {
@@ -229,7 +233,8 @@ export class OpenLoopGenerator {
 
   private finish(nowMs: number): void {
     this.advanceSecond(nowMs)
-    this.emitSecond(this.second.reportAndReset(this.share.workerIndex))
+    // The last, partial second; an empty one would read as a drop to zero in the throughput plot.
+    if (!this.second.isEmpty()) this.emitSecond(this.second.reportAndReset(this.share.workerIndex))
     const cpu = process.cpuUsage(this.cpuAtStart)
     this.finished?.({
       type: "done",

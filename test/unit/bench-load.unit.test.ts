@@ -264,6 +264,12 @@ describe("scenario files", () => {
     )
   })
 
+  it("takes the generator's in-flight bound from the scenario, else the default under the node's", () => {
+    const target = { host: "127.0.0.1", port: 1, apiKey: "k" }
+    expect(planFromScenario(loadScenario("burst"), target).inFlightMaxPerConnection).toBe(4096)
+    expect(planFromScenario(loadScenario("uniform"), target).inFlightMaxPerConnection).toBe(512)
+  })
+
   it("names the file and the field of a bad scenario", () => {
     const good = JSON.parse(JSON.stringify(loadScenario("uniform")))
     expect(() => parseScenario("uniform.json", JSON.stringify({ ...good, ratePerSecond: -1 }))).toThrow(
