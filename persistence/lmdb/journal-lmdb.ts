@@ -39,6 +39,15 @@ const journalEnd = (environment: LedgerEnvironment, shard: number): number => {
   return 0
 }
 
+/**
+ * True when the shard's log ends exactly at `offset`: offsets are contiguous from 0, so that is
+ * "the record before it exists and the one at it does not". Two point lookups cost less than
+ * the reverse cursor of `journalEnd`, and every append asks.
+ */
+const endsAt = (environment: LedgerEnvironment, shard: number, offset: number): boolean =>
+  !environment.journal.doesExist([shard, offset]) &&
+  (offset === 0 || environment.journal.doesExist([shard, offset - 1]))
+
 interface WriterState {
   readonly epoch: number
   /** Next offset to write; advanced inside the transaction callback, in the order appends run. */
@@ -50,11 +59,11 @@ interface WriterState {
 }
 
 /**
- * Appends one writer may have in flight: the ones queued while a commit syncs share the next
- * commit, so a shard whose batch is syncing still joins it. Bounded so that one shard cannot fill
- * the shared write batch.
+ * Appends one writer may have in flight: one in the commit that is syncing and one queued for the
+ * next, so a shard joins every commit. More would only split a shard's records into several
+ * appends (each with its own transaction callback) within the same commit.
  */
-const appendsInFlightMax = 4
+const appendsInFlightMax = 2
 
 /**
  * Appends of one writer overlap (see `appendsInFlightMax`), so a later append must never land
@@ -73,9 +82,9 @@ const appendInTransaction = (
   if (state.broken) throw new Error(`journal shard ${shard}: an earlier append of this writer failed`)
   try {
     if (environment.writerEpochs.get(shard) !== state.epoch) return fenced
-    const end = journalEnd(environment, shard)
-    if (end !== state.nextOffset)
-      throw new Error(`journal shard ${shard} ends at ${end}, writer at ${state.nextOffset}`)
+    if (!endsAt(environment, shard, state.nextOffset)) {
+      throw new Error(`journal shard ${shard} ends at ${journalEnd(environment, shard)}, writer at ${state.nextOffset}`)
+    }
     let offset = state.nextOffset
     for (const text of encoded) {
       environment.journal.putSync([shard, offset], text)
