@@ -97,6 +97,7 @@ const withTimeout = <A>(promise: Promise<A>, timeoutMs: number, what: string): P
 
 export const runLoad = async (plan: LoadPlan, onProgress?: (line: string) => void): Promise<LoadResult> => {
   validatePlan(plan)
+  // A worker without a connection would have nothing to send on.
   const workers = Math.min(plan.workers, plan.connections)
   const runId = `r${Date.now().toString(36)}${Math.floor(Math.random() * 36 ** 4).toString(36)}`
   const seconds = new SecondsAggregate(plan, workers, onProgress)
