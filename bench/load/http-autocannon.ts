@@ -6,7 +6,7 @@
  */
 import autocannon from "autocannon"
 import { assertLoopback } from "./channels.ts"
-import type { Target, TransferWorkload } from "./plan.ts"
+import type { LoadResult, Target, TransferWorkload } from "./plan.ts"
 import { seededRandom, transferBody, transferFields, transferPickerOf } from "./workload.ts"
 
 export interface AutocannonOptions {
@@ -23,14 +23,7 @@ export interface AutocannonOptions {
 export interface AutocannonSummary {
   readonly requestsPerSecond: number
   /** autocannon's latency histogram has millisecond resolution, and counts only 2xx answers. */
-  readonly latencyMs: {
-    readonly p50: number
-    readonly p90: number
-    readonly p99: number
-    readonly p999: number
-    readonly max: number
-    readonly mean: number
-  }
+  readonly latencyMs: LoadResult["latencyMs"]
   readonly completed: number
   readonly non2xx: number
   readonly errors: number
