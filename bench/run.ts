@@ -19,6 +19,7 @@ import { type CeilingResult, formatCeiling } from "./baselines/ceiling.ts"
 import { startEchoServer } from "./baselines/echo.ts"
 import { measureKafkaCeiling } from "./baselines/kafka-ceiling.ts"
 import { measureLmdbCeiling } from "./baselines/lmdb-ceiling.ts"
+import { runAutocannon } from "./load/http-autocannon.ts"
 import type { LoadPlan, LoadResult } from "./load/plan.ts"
 import { runLoad, seedAccounts } from "./load/run-load.ts"
 import { formatFrames, latestCpuProfile, summarizeCpuProfile } from "./profile/summarize.ts"
@@ -123,7 +124,22 @@ const measureProduct = async (scenario: Scenario, mode: BenchMode, profileDirect
     const result = await runLoad(plan, progress)
     endProgress()
     log(summaryLine(`product @ ${plan.ratePerSecond}/s`, result))
-    return { steps: [], runs: [{ label: `${mode} @ ${plan.ratePerSecond}/s`, result }], residentPerAccountBytes }
+    const runs = [{ label: `${mode} ${scenario.protocol} @ ${plan.ratePerSecond}/s`, result }]
+    if (scenario.protocol !== "http") return { steps: [], runs, residentPerAccountBytes }
+    // HTTP is also measured the way autocannon does (closed loop), beside the open-loop figures.
+    const closedLoop = await runAutocannon({
+      target,
+      workload: scenario.workload,
+      connections: plan.connections,
+      durationMs: plan.durationMs,
+      requestsMax: plan.requestsMax * 10,
+    })
+    log(
+      `autocannon closed loop, ${closedLoop.connections} connections: ${closedLoop.requestsPerSecond} requests/s, ` +
+        `p50 ${closedLoop.latencyMs.p50} ms, p99 ${closedLoop.latencyMs.p99} ms, p99.9 ${closedLoop.latencyMs.p999} ms, ` +
+        `non-2xx ${closedLoop.non2xx}, errors ${closedLoop.errors}`,
+    )
+    return { steps: [], runs, residentPerAccountBytes, closedLoop }
   } finally {
     await node.stop()
   }
@@ -203,7 +219,12 @@ const main = async () => {
     mode,
     startedAt,
     machine: machineFacts(),
-    settings: { ...scenario, ...overridesFromArguments(), residentPerAccountBytes: product.residentPerAccountBytes },
+    settings: {
+      ...scenario,
+      ...overridesFromArguments(),
+      residentPerAccountBytes: product.residentPerAccountBytes,
+      ...("closedLoop" in product ? { autocannonClosedLoop: product.closedLoop } : {}),
+    },
     runs: product.runs,
     baselines,
     ...(product.steps.length === 0 ? {} : { sweep: product.steps }),
