@@ -119,7 +119,11 @@ const measureProduct = async (scenario: Scenario, mode: BenchMode, profileDirect
     log(`seeded ${scenario.workload.accounts} accounts; resident memory grew ${residentPerAccountBytes} bytes/account`)
     const runAt = (rate: number) =>
       runLoad(planFromScenario(scenario, target, { ...overridesFromArguments(), ratePerSecond: rate }), progress)
-    if (values.sweep) return { steps: await sweep("product", runAt), runs: [], residentPerAccountBytes }
+    if (values.sweep) {
+      const steps = await sweep("product", runAt)
+      const runs = steps.map((step) => ({ label: `${mode} @ ${step.rate}/s`, result: step.result }))
+      return { steps, runs, residentPerAccountBytes }
+    }
     const plan = planFromScenario(scenario, target, overridesFromArguments())
     const result = await runLoad(plan, progress)
     endProgress()
