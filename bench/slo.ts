@@ -62,7 +62,7 @@ const main = async (): Promise<boolean> => {
   }
   const paths = await writeReport(
     {
-      scenario: `slo-${mode}`,
+      scenario: "slo",
       mode,
       startedAt,
       machine: machineFacts(),

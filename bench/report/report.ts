@@ -2,7 +2,7 @@
  * A benchmark run's report: the JSON record of everything measured (exactly the BenchReport) and
  * a self-contained HTML page beside it, with tables and inline SVG plots (latency percentile
  * spectrum, completed per second, p99 per second), so a person can look rather than read.
- * Written to `bench/results/<YYYY-MM-DD>-<scenario>.json` and `.html`.
+ * Written to `bench/results/<YYYY-MM-DD>-<scenario>-<mode>.json` and `.html`.
  */
 import { mkdir, writeFile } from "node:fs/promises"
 import { join } from "node:path"
@@ -37,13 +37,15 @@ export interface BenchReport {
   }
 }
 
-/** `bench/results/2025-01-31-uniform` from the run's start date (UTC) and a file-safe scenario name. */
+/** `bench/results/2025-01-31-uniform-embedded` from the run's start date (UTC), the scenario and the mode. */
 export const reportBasePath = (report: BenchReport, directory: string): string => {
   const date = Number.isNaN(Date.parse(report.startedAt))
     ? new Date().toISOString().slice(0, 10)
     : new Date(report.startedAt).toISOString().slice(0, 10)
   const scenario = report.scenario.replace(/[^A-Za-z0-9._-]+/g, "-") || "scenario"
-  return join(directory, `${date}-${scenario}`)
+  // The mode is in the name too, so the same scenario run in both modes on one day keeps both reports.
+  const mode = report.mode.replace(/[^A-Za-z0-9._-]+/g, "-")
+  return join(directory, `${date}-${scenario}-${mode}`)
 }
 
 export const writeReport = async (

@@ -53,10 +53,10 @@ const report: BenchReport = {
 }
 
 describe("writeReport", () => {
-  it("writes the report as JSON and as a page named by date and scenario", async () => {
+  it("writes the report as JSON and as a page named by date, scenario and mode", async () => {
     const { jsonPath, htmlPath } = await writeReport(report, directory)
-    expect(basename(jsonPath)).toBe("2025-03-04-uniform-transfers.json")
-    expect(basename(htmlPath)).toBe("2025-03-04-uniform-transfers.html")
+    expect(basename(jsonPath)).toBe("2025-03-04-uniform-transfers-embedded.json")
+    expect(basename(htmlPath)).toBe("2025-03-04-uniform-transfers-embedded.html")
     expect(JSON.parse(readFileSync(jsonPath, "utf8"))).toEqual(report)
   })
 
