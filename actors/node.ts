@@ -79,6 +79,17 @@ const makeProcessor = (shards: ReadonlyArray<Shard>, limits: RuntimeLimits, saga
           : { _tag: "Payment", payment }
       }, callback),
     isReady: () => shards.every((shard) => shard.status === "serving"),
+    metrics: () => {
+      const sum = (gauge: (shard: Shard) => number) => shards.reduce((total, shard) => total + gauge(shard), 0)
+      return {
+        shards: shards.length,
+        shardsServing: sum((shard) => (shard.status === "serving" ? 1 : 0)),
+        accounts: sum((shard) => shard.accountCount),
+        recordsWaiting: sum((shard) => shard.recordsWaiting),
+        snapshotUnsavedEntities: sum((shard) => shard.snapshotUnsavedEntities),
+        paymentsPending: sum((shard) => shard.pendingPayments.size),
+      }
+    },
   }
 }
 

@@ -29,4 +29,18 @@ export interface Processor {
   readonly getPayment: (tenantId: TenantId, from: AccountId, paymentId: PaymentId, callback: OutcomeCallback) => void
   /** True when every owned shard has recovered and serves. */
   readonly isReady: () => boolean
+  /** Gauges of the node's shards, for operators and benchmarks (cheap: sums over the shards). */
+  readonly metrics: () => NodeMetrics
+}
+
+export interface NodeMetrics {
+  readonly shards: number
+  readonly shardsServing: number
+  readonly accounts: number
+  /** Journal records accepted and not yet durable, over every shard. */
+  readonly recordsWaiting: number
+  /** Entity versions the snapshot store does not have yet: how far snapshots lag. */
+  readonly snapshotUnsavedEntities: number
+  /** Cross-shard payments whose credit is not applied yet. */
+  readonly paymentsPending: number
 }

@@ -63,6 +63,18 @@ export class Shard {
     private readonly onServing: (shard: Shard) => void,
   ) {}
 
+  get accountCount(): number {
+    return this.incarnation?.ledger.accounts.size ?? 0
+  }
+
+  get recordsWaiting(): number {
+    return this.commits?.depth ?? 0
+  }
+
+  get snapshotUnsavedEntities(): number {
+    return this.snapshotWriter?.unsaved ?? 0
+  }
+
   get ledger(): Ledger | undefined {
     return this.status === "serving" ? this.incarnation?.ledger : undefined
   }

@@ -15,6 +15,7 @@ export class SnapshotWriter {
   private eventsSinceSave = 0
   private committedOffset: number
   private saving = false
+  private savingCount = 0
   private stopped = false
   private timer: NodeJS.Timeout
 
@@ -42,6 +43,11 @@ export class SnapshotWriter {
     if (this.dirty.size > 0) this.save()
   }
 
+  /** Entity versions not in the store yet: waiting for the next save, or in the save under way. */
+  get unsaved(): number {
+    return this.dirty.size + this.savingCount
+  }
+
   /** True when the shard has more unsaved changes than it may hold: the store has been down too long. */
   get overfull(): boolean {
     return this.dirty.size >= this.limits.snapshotDirtyEntitiesMax
@@ -65,12 +71,14 @@ export class SnapshotWriter {
     if (this.saving || this.stopped) return
     this.saving = true
     const saved = this.dirty
+    this.savingCount = saved.size
     this.dirty = new Map()
     this.eventsSinceSave = 0
     const checkpoint = { shard: this.shard, epoch: this.incarnation.epoch, nextOffset: this.committedOffset }
     Effect.runCallback(this.store.save(checkpoint, [...saved.values()]), {
       onExit: (exit) => {
         this.saving = false
+        this.savingCount = 0
         if (Exit.isSuccess(exit)) return
         for (const [key, entity] of saved) if (!this.dirty.has(key)) this.dirty.set(key, entity)
         const error = Cause.squash(exit.cause)

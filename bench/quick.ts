@@ -54,6 +54,7 @@ const runMode = async (mode: BenchMode) => {
   try {
     const target = { host: "127.0.0.1", port: node.port, apiKey: node.apiKey, protocol: "ws" as const }
     await seedAccounts(target, workload)
+    await node.snapshotsCaughtUp(120_000)
     const plan = (ratePerSecond: number, inFlightMaxPerConnection: number) => ({
       target,
       ratePerSecond,

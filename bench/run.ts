@@ -117,6 +117,7 @@ const measureProduct = async (scenario: Scenario, mode: BenchMode, profileDirect
       (node.residentBytes() - residentBeforeSeedBytes) / scenario.workload.accounts,
     )
     log(`seeded ${scenario.workload.accounts} accounts; resident memory grew ${residentPerAccountBytes} bytes/account`)
+    if (!(await node.snapshotsCaughtUp(300_000))) log("snapshots did not catch up with the seeding in 300 s")
     const runAt = (rate: number) =>
       runLoad(planFromScenario(scenario, target, { ...overridesFromArguments(), ratePerSecond: rate }), progress)
     if (values.sweep) {

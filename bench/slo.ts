@@ -44,6 +44,7 @@ const main = async (): Promise<boolean> => {
     const largest = steady.workload.accounts >= burst.workload.accounts ? steady.workload : burst.workload
     await seedAccounts({ ...target, protocol: "ws" }, largest, progress)
     process.stdout.write("\n")
+    await node.snapshotsCaughtUp(300_000)
     const steadyPlan = planFromScenario(steady, target, { ratePerSecond: targets.ratePerSecond, ...durationOverride })
     const steadyResult = await runLoad(steadyPlan, progress)
     process.stdout.write("\n")

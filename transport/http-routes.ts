@@ -10,6 +10,7 @@ import type { TenantId } from "../core/ids.ts"
 import { bearerKey } from "./auth.ts"
 import { dispatch } from "./dispatch.ts"
 import type { EdgeState } from "./edge-state.ts"
+import { renderMetrics } from "./metrics.ts"
 import type { HttpRequest, HttpResponse, TemplatedApp } from "./uws.ts"
 import {
   decodeOperation,
@@ -176,6 +177,14 @@ const getRoute = (state: EdgeState, op: OperationName, names: ReadonlyArray<stri
 
 export const registerHttpRoutes = (app: TemplatedApp, state: EdgeState): void => {
   app.get("/healthz", (res) => send(res, httpStatusOk, `{"status":"ok"}`))
+  app.get("/metrics", (res) => {
+    res.cork(() => {
+      res
+        .writeStatus(httpStatusOk)
+        .writeHeader("content-type", "text/plain; version=0.0.4")
+        .end(renderMetrics(state.processor.metrics()))
+    })
+  })
   app.get("/readyz", (res) =>
     state.processor.isReady()
       ? send(res, httpStatusOk, `{"status":"ready"}`)

@@ -16,6 +16,13 @@ export const benchApiKey = "bench-key-0001"
 export interface TargetNode {
   readonly port: number
   readonly apiKey: string
+  /** The node's gauges from `GET /metrics`, by name. */
+  readonly metrics: () => Promise<Record<string, number>>
+  /**
+   * Waits until the snapshot store has every entity version (seeding leaves a backlog that would
+   * otherwise be measured as the first rate's latency), up to `timeoutMs`.
+   */
+  readonly snapshotsCaughtUp: (timeoutMs: number) => Promise<boolean>
   /** Resident set size of the node process now, from /proc. */
   readonly residentBytes: () => number
   /** Stops the node (SIGTERM, so a CPU profile is written) and removes its data directory. */
@@ -26,6 +33,16 @@ export const residentBytesOf = (pid: number): number => {
   const status = readFileSync(`/proc/${pid}/status`, "utf8")
   const kilobytes = /VmRSS:\s+(\d+) kB/.exec(status)?.[1]
   return kilobytes === undefined ? 0 : Number(kilobytes) * 1024
+}
+
+const readMetrics = async (port: number): Promise<Record<string, number>> => {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
+  const gauges: Record<string, number> = {}
+  for (const line of text.split("\n")) {
+    const [name, value] = line.split(" ")
+    if (name !== undefined && value !== undefined && !name.startsWith("#")) gauges[name] = Number(value)
+  }
+  return gauges
 }
 
 export const startTargetNode = async (options: {
@@ -57,9 +74,19 @@ export const startTargetNode = async (options: {
     options.profileDirectory === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${options.profileDirectory}`]
   const node = await startNodeProcess(env, 180_000, profileArguments)
   const pid = node.child.pid ?? 0
+  const metrics = () => readMetrics(node.port)
   return {
     port: node.port,
     apiKey: benchApiKey,
+    metrics,
+    snapshotsCaughtUp: async (timeoutMs) => {
+      const deadline = Date.now() + timeoutMs
+      while (Date.now() < deadline) {
+        if ((await metrics()).payments_snapshot_unsaved_entities === 0) return true
+        await new Promise((resolve) => setTimeout(resolve, 250))
+      }
+      return false
+    },
     residentBytes: () => residentBytesOf(pid),
     stop: async () => {
       await node.kill("SIGTERM")

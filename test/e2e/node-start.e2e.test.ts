@@ -51,6 +51,10 @@ describe("the node process", () => {
       body: JSON.stringify({ amount: "1500", currency: "JPY" }),
     })
     expect(((await deposited.json()) as { account: { balance: string } }).account.balance).toBe("1500")
+    const metrics = await (await fetch(`${base}/metrics`)).text()
+    expect(metrics).toContain("payments_accounts 1\n")
+    expect(metrics).toMatch(/payments_shards_serving 16\n/)
+    expect(metrics).toMatch(/process_resident_memory_bytes \d+\n/)
     await first.kill("SIGTERM")
     expect(first.child.exitCode).toBe(0)
 
