@@ -21,7 +21,7 @@ export interface DynamoDbConfig {
   readonly requestTimeoutMs?: number
 }
 
-const requestTimeoutMsDefault = 5_000
+export const requestTimeoutMsDefault = 5_000
 /**
  * Three attempts absorb a throttled or dropped request without hiding an outage: with the
  * per-request timeout, one operation is bounded by about 3 x timeout plus the SDK's backoff.

@@ -11,7 +11,7 @@
 import {
   type AttributeValue,
   GetItemCommand,
-  PutItemCommand,
+  type PutItemInput,
   QueryCommand,
   type QueryCommandOutput,
   UpdateItemCommand,
@@ -26,7 +26,16 @@ import {
   SnapshotStore,
   type SnapshotUnavailable,
 } from "../snapshot-store.ts"
-import { type DynamoDbConfig, makeClient, makeTables, request, requestPlain, type TableKey } from "./dynamodb-client.ts"
+import {
+  type DynamoDbConfig,
+  makeClient,
+  makeTables,
+  request,
+  requestPlain,
+  requestTimeoutMsDefault,
+  type TableKey,
+} from "./dynamodb-client.ts"
+import { makePutItemClient } from "./put-item-client.ts"
 
 /**
  * Entity puts in flight per save. Enough to hide the round trip (a save of thousands of entities
@@ -55,12 +64,45 @@ const readNumber = (item: Record<string, AttributeValue> | undefined, name: stri
 
 const tenantOf = (entity: Entity): string => entity.value.tenantId
 
+/**
+ * The conditional put of one entity, in the wire form and member order the SDK serializes. A newer
+ * owner's version is never replaced by an older owner's; within one owner a delayed request of an
+ * earlier save (timed out, still in flight) never replaces a later one (docs/snapshot-fencing.md).
+ */
+export const entityPutInput = (tableName: string, checkpoint: ShardCheckpoint, entity: Entity): PutItemInput => {
+  const { shard, epoch, nextOffset } = checkpoint
+  return {
+    TableName: tableName,
+    Item: {
+      shard: numberValue(shard),
+      entityKey: { S: entityKey(entity) },
+      entity: { S: encodeEntity(entity) },
+      epoch: numberValue(epoch),
+      savedOffset: numberValue(nextOffset),
+    },
+    ConditionExpression:
+      "attribute_not_exists(#epoch) OR #epoch < :epoch OR (#epoch = :epoch AND #savedOffset <= :offset)",
+    ExpressionAttributeNames: { "#epoch": "epoch", "#savedOffset": "savedOffset" },
+    ExpressionAttributeValues: { ":epoch": numberValue(epoch), ":offset": numberValue(nextOffset) },
+  }
+}
+
 export const makeDynamoDbSnapshotStore = Effect.fnUntraced(function* (config: DynamoDbConfig) {
   const client = yield* Effect.acquireRelease(
     Effect.sync(() => makeClient(config)),
     (opened) => Effect.sync(() => opened.destroy()),
   )
   const tables = makeTables(client)
+  // Entity puts, the bulk of a save, bypass the SDK's per-request cost (see put-item-client.ts).
+  const puts = yield* Effect.acquireRelease(
+    Effect.sync(() =>
+      makePutItemClient(client, {
+        requestTimeoutMs: config.requestTimeoutMs ?? requestTimeoutMsDefault,
+        socketsMax: putsInFlightMax,
+      }),
+    ),
+    (opened) => Effect.sync(() => opened.destroy()),
+  )
   const shardsTable = `${config.tablePrefix}-shards`
   /** Tenants known to be listed on each shard's item; one entry per shard, so bounded by the shard count. */
   const listedTenants = new Map<number, Set<string>>()
@@ -191,29 +233,14 @@ export const makeDynamoDbSnapshotStore = Effect.fnUntraced(function* (config: Dy
   })
 
   const putEntity = (checkpoint: ShardCheckpoint, entity: Entity) => {
-    const { shard, epoch, nextOffset } = checkpoint
     const tableName = tenantTable(tenantOf(entity))
-    return request(shard, `PutItem ${tableName}`, (abortSignal) =>
-      client.send(
-        new PutItemCommand({
-          TableName: tableName,
-          Item: {
-            shard: numberValue(shard),
-            entityKey: { S: entityKey(entity) },
-            entity: { S: encodeEntity(entity) },
-            epoch: numberValue(epoch),
-            savedOffset: numberValue(nextOffset),
-          },
-          // A newer owner's version is never replaced by an older owner's; within one owner a
-          // delayed request of an earlier save (timed out, still in flight) never replaces a later one.
-          ConditionExpression:
-            "attribute_not_exists(#epoch) OR #epoch < :epoch OR (#epoch = :epoch AND #savedOffset <= :offset)",
-          ExpressionAttributeNames: { "#epoch": "epoch", "#savedOffset": "savedOffset" },
-          ExpressionAttributeValues: { ":epoch": numberValue(epoch), ":offset": numberValue(nextOffset) },
-        }),
-        { abortSignal },
-      ),
-    ).pipe(Effect.flatMap((attempt) => (attempt._tag === "Done" ? Effect.void : fenced(shard, epoch))))
+    return puts
+      .put(checkpoint.shard, `PutItem ${tableName}`, entityPutInput(tableName, checkpoint, entity))
+      .pipe(
+        Effect.flatMap((attempt) =>
+          attempt._tag === "Done" ? Effect.void : fenced(checkpoint.shard, checkpoint.epoch),
+        ),
+      )
   }
 
   const moveCheckpoint = (checkpoint: ShardCheckpoint) => {
