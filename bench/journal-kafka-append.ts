@@ -8,91 +8,32 @@
  */
 import { randomUUID } from "node:crypto"
 import { Effect, type Scope } from "effect"
-import * as hdr from "hdr-histogram-js"
-import { encodeJournalRecord, type JournalRecord } from "../core/events.ts"
+import { encodeJournalRecord } from "../core/events.ts"
 import { Journal } from "../persistence/journal.ts"
 import { type KafkaJournalConfig, layerKafka } from "../persistence/kafka/journal-kafka.ts"
-import { makeKafka, writerRetry } from "../persistence/kafka/kafka-clients.ts"
-import { journalMessage } from "../persistence/kafka/kafka-writer.ts"
 import { stackUp } from "../scripts/local-stack/stack.ts"
-import { transferRecord } from "./journal-lmdb-append.ts"
+import { formatCeiling } from "./baselines/ceiling.ts"
+import { measureKafkaCeiling } from "./baselines/kafka-ceiling.ts"
+import { transferRecord } from "./support/journal-records.ts"
 import { describeMachine } from "./support/machine.ts"
 
 const batchSizes = [1, 16, 128]
-/** Appends measured per batch size and writer, after a warm-up; enough for a stable p99.9 at size 1. */
-const appendsPerRun = Number(process.env.BENCH_APPENDS ?? "3000")
-const warmUpAppends = 100
+const durationMs = Number(process.env.BENCH_SECONDS ?? "5") * 1000
 const replayRecords = 10_000
-
-const newHistogram = () =>
-  hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 })
-
-interface RunResult {
-  readonly label: string
-  readonly batchSize: number
-  readonly latencyMicros: hdr.Histogram
-  readonly elapsedMs: number
-}
-
-const printResult = (result: RunResult): void => {
-  const ms = (percentile: number) => (result.latencyMicros.getValueAtPercentile(percentile) / 1000).toFixed(2)
-  const appendsPerSecond = (result.latencyMicros.totalCount / result.elapsedMs) * 1000
-  console.log(
-    `${result.label.padEnd(14)} batch ${String(result.batchSize).padStart(3)}: p50 ${ms(50)} ms, p99 ${ms(99)} ms, ` +
-      `p99.9 ${ms(99.9)} ms, max ${(result.latencyMicros.maxValue / 1000).toFixed(2)} ms; ` +
-      `${appendsPerSecond.toFixed(0)} appends/s, ${(appendsPerSecond * result.batchSize).toFixed(0)} records/s`,
-  )
-}
-
-/** Times `appendsPerRun` sequential appends of `batchSize` fresh records after a warm-up. */
-const measure = async (label: string, batchSize: number, append: (records: Array<JournalRecord>) => Promise<void>) => {
-  let index = 0
-  const nextBatch = () => Array.from({ length: batchSize }, () => transferRecord(index++))
-  for (let warmUp = 0; warmUp < warmUpAppends; warmUp++) await append(nextBatch())
-  const latencyMicros = newHistogram()
-  const startedAt = performance.now()
-  for (let count = 0; count < appendsPerRun; count++) {
-    const batch = nextBatch()
-    const sentAt = performance.now()
-    await append(batch)
-    latencyMicros.recordValue(Math.max(1, Math.round((performance.now() - sentAt) * 1000)))
-  }
-  const result: RunResult = { label, batchSize, latencyMicros, elapsedMs: performance.now() - startedAt }
-  printResult(result)
-  return result
-}
 
 const runJournal = <A, E>(config: KafkaJournalConfig, program: Effect.Effect<A, E, Journal | Scope.Scope>) =>
   Effect.runPromise(Effect.scoped(program).pipe(Effect.provide(layerKafka(config))))
 
-const transactionalRuns = (config: KafkaJournalConfig) =>
-  runJournal(
-    config,
-    Effect.gen(function* () {
-      const journal = yield* Journal
-      for (const [shard, batchSize] of batchSizes.entries()) {
-        const writer = yield* journal.openWriter(shard)
-        yield* Effect.promise(() =>
-          measure("transactional", batchSize, (records) => Effect.runPromise(writer.append(records)).then(() => {})),
-        )
-      }
-    }),
-  )
-
-/** The same client settings as the journal's writer, minus the transactional id. */
-const idempotentRuns = async (config: KafkaJournalConfig) => {
-  const producer = makeKafka(config).producer({ idempotent: true, maxInFlightRequests: 1, retry: writerRetry })
-  await producer.connect()
-  try {
-    for (const [index, batchSize] of batchSizes.entries()) {
-      const shard = batchSizes.length + index
-      await measure("idempotent", batchSize, async (records) => {
-        const messages = records.map((record) => journalMessage(shard, record))
-        await producer.send({ topic: config.topic, messages, acks: -1, timeout: config.requestTimeoutMs })
-      })
+/**
+ * One shard, one append in flight: the journal's transactional writer against a plain idempotent
+ * producer with the same client settings, timed by the benchmark suite's ceiling loop.
+ */
+const appendRuns = async (brokers: string) => {
+  for (const batchRecords of batchSizes) {
+    for (const transactional of [true, false]) {
+      const result = await measureKafkaCeiling({ brokers, durationMs, batchRecords, partitions: 1, transactional })
+      console.log(`batch ${String(batchRecords).padStart(3)}: ${formatCeiling(result)}`)
     }
-  } finally {
-    await producer.disconnect()
   }
 }
 
@@ -135,10 +76,9 @@ const fillShards = (config: KafkaJournalConfig) =>
 
 /**
  * Replay timings on a topic of their own, each in a journal layer that appended nothing, like a
- * node that restarts. `appendTopic` is the topic the append runs wrote (one transaction per record
- * on shard 0).
+ * node that restarts.
  */
-const replayRuns = async (config: KafkaJournalConfig, appendTopic: string) => {
+const replayRuns = async (config: KafkaJournalConfig) => {
   await runJournal(
     config,
     Effect.gen(function* () {
@@ -164,23 +104,13 @@ const replayRuns = async (config: KafkaJournalConfig, appendTopic: string) => {
       )
     }),
   )
-  await runJournal(
-    { ...config, topic: appendTopic },
-    Effect.gen(function* () {
-      const markers = yield* timeReplay(0)
-      console.log(
-        `replay of ${markers.records} records appended one per transaction (a commit marker after each): ` +
-          `${markers.elapsedMs.toFixed(1)} ms`,
-      )
-    }),
-  )
 }
 
 const main = async () => {
   const { kafkaBrokers } = await stackUp()
   const config: KafkaJournalConfig = {
     brokers: kafkaBrokers.split(","),
-    topic: `bench-journal-${randomUUID()}`,
+    topic: `bench-replay-${randomUUID()}`,
     shardCount: 16,
     replicationFactor: 1,
     requestTimeoutMs: 5_000,
@@ -191,11 +121,10 @@ const main = async () => {
   console.log(`machine: ${describeMachine()}`)
   console.log(
     `broker ${kafkaBrokers} (local, replication 1); record ${Buffer.byteLength(encodeJournalRecord(sample))} B; ` +
-      `${appendsPerRun} appends per run after ${warmUpAppends} warm-up, one at a time`,
+      `${durationMs / 1000} s per run after a warm-up, one append at a time`,
   )
-  await transactionalRuns(config)
-  await idempotentRuns(config)
-  await replayRuns({ ...config, topic: `bench-replay-${randomUUID()}` }, config.topic)
+  await appendRuns(kafkaBrokers)
+  await replayRuns(config)
 }
 
 await main()

@@ -6,7 +6,8 @@
  */
 import type * as hdr from "hdr-histogram-js"
 import { encodeJournalRecord, type JournalRecord } from "../../core/events.ts"
-import { newHistogram, transferRecord } from "../journal-lmdb-append.ts"
+import { newLatencyHistogram as newHistogram } from "../load/histograms.ts"
+import { transferRecord } from "../support/journal-records.ts"
 
 export interface CeilingResult {
   readonly name: string

@@ -14,7 +14,7 @@ import { pathToFileURL } from "node:url"
 import { Context, Effect, Exit, Layer, Scope } from "effect"
 import { Journal } from "../../persistence/journal.ts"
 import { layerLmdb } from "../../persistence/lmdb/layer-lmdb.ts"
-import { describeDisk } from "../journal-lmdb-append.ts"
+import { describeDisk } from "../support/journal-records.ts"
 import { describeMachine } from "../support/machine.ts"
 import {
   type AppendBatch,

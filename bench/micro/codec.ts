@@ -9,7 +9,7 @@ import { encodeJournalRecord, encodeJournalRecordBySchema, type JournalRecord } 
 import type { AccountId, PaymentId, TenantId } from "../../core/ids.ts"
 import type { Entity } from "../../core/ledger.ts"
 import type { Currency } from "../../core/money.ts"
-import { transferRecord } from "../journal-lmdb-append.ts"
+import { transferRecord } from "../support/journal-records.ts"
 import { describeMachine } from "../support/machine.ts"
 
 const count = 20_000

@@ -35,6 +35,10 @@ type Ports = Journal | SnapshotStore | ShardLeases
 const withNode = <A, E>(dataDir: string, program: Effect.Effect<A, E, Ports | Scope.Scope>): Promise<A> =>
   Effect.runPromise(Effect.scoped(program).pipe(Effect.provide(layerLmdb({ dataDir }))) as Effect.Effect<A, unknown>)
 
+/** Opens the directory, takes shard 0's lease and says its epoch. */
+const leaseEpochOf = (dataDir: string): Promise<number> =>
+  withNode(dataDir, ShardLeases.use((leases) => leases.acquire(0)).pipe(Effect.map((lease) => lease.epoch)))
+
 const replayAll = (shard: number) =>
   Effect.gen(function* () {
     const journal = yield* Journal
@@ -128,15 +132,7 @@ describe("LMDB persistence across restarts", () => {
       expect(second.failure.message).toMatch(/already open in this process/)
     }
     // Closing the first released the lock: the directory opens again.
-    expect(
-      await withNode(
-        dataDir,
-        Effect.map(
-          ShardLeases.use((leases) => leases.acquire(0)),
-          (l) => l.epoch,
-        ),
-      ),
-    ).toBe(2)
+    expect(await leaseEpochOf(dataDir)).toBe(2)
   })
 
   it("takes over a stale lock left by a dead process, and refuses one held by a live process", async () => {
@@ -144,15 +140,7 @@ describe("LMDB persistence across restarts", () => {
     const lockPath = path.join(dataDir, "node.lock")
     // A pid above the kernel's pid_max cannot be alive.
     fs.writeFileSync(lockPath, "4194305\n")
-    expect(
-      await withNode(
-        dataDir,
-        Effect.map(
-          ShardLeases.use((leases) => leases.acquire(0)),
-          (l) => l.epoch,
-        ),
-      ),
-    ).toBe(1)
+    expect(await leaseEpochOf(dataDir)).toBe(1)
     expect(fs.existsSync(lockPath)).toBe(false)
     // The parent of this worker is alive and is not this process.
     fs.writeFileSync(lockPath, `${process.ppid}\n`)

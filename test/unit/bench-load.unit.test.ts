@@ -23,6 +23,7 @@ import {
   accountIdOf,
   accountPickerOf,
   benchTenantId,
+  echoTransfers,
   httpErrorCodeOf,
   readAnswer,
   seededRandom,
@@ -34,16 +35,7 @@ import {
 import { loadScenario, parseScenario, planFromScenario, scenarioNames } from "../../bench/scenarios/scenarios.ts"
 import { type AccountId, shardOf } from "../../core/ids.ts"
 
-const workloadOf = (overrides: Partial<TransferWorkload> = {}): TransferWorkload => ({
-  kind: "transfers",
-  accounts: 10_000,
-  distribution: { kind: "uniform" },
-  crossShardOnly: false,
-  shardCount: 16,
-  currency: "USD",
-  amount: "0.01",
-  ...overrides,
-})
+const workloadOf = (overrides: Partial<TransferWorkload> = {}): TransferWorkload => ({ ...echoTransfers, ...overrides })
 
 describe("open-loop schedule", () => {
   it("makes request i due at i / rate without a burst", () => {
