@@ -49,6 +49,8 @@ const decideOpenAccount = (view: LedgerView, command: OpenAccount): Decision => 
   if (view.account(command.tenantId, command.accountId) !== undefined) {
     return reject("ACCOUNT_EXISTS", `account ${command.accountId} already exists`)
   }
+  // An account opens at zero, so a positive floor would open it already below its floor.
+  if (command.floorMinor > 0n) return reject("INVALID_REQUEST", "floor must be zero or negative (an overdraft limit)")
   return [
     {
       _tag: "AccountOpened",

@@ -120,8 +120,6 @@ const decodeOpenAccount = (fields: Fields): Operation | InvalidRequest => {
   if (isInvalidRequest(currency)) return currency
   const floorMinor = fields.floor === undefined ? 0n : readAmount(fields, "floor", currency, true)
   if (isInvalidRequest(floorMinor)) return floorMinor
-  // A new account starts at zero, so a positive floor would open it already below its floor.
-  if (floorMinor > 0n) return invalid("floor must be zero or negative (an overdraft limit)")
   return { op: "openAccount", accountId: accountId as AccountId, currency, floorMinor }
 }
 

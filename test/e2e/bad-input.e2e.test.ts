@@ -144,6 +144,12 @@ const frameRows: ReadonlyArray<readonly [string, string, string | number | undef
     "o1",
     /floor must be/,
   ],
+  [
+    "a positive floor",
+    JSON.stringify({ op: "openAccount", reqId: "o2", accountId: "new", currency: "USD", floor: "5.00" }),
+    "o2",
+    /floor must be zero or negative/,
+  ],
 ]
 
 describe("bad input over WebSocket", () => {
@@ -280,6 +286,14 @@ const httpRows: ReadonlyArray<readonly [string, string, string, string | undefin
     "POST",
     "/v1/accounts",
     JSON.stringify({ accountId: "new", currency: "USD", floor: "1.2.3" }),
+    400,
+    "INVALID_REQUEST",
+  ],
+  [
+    "a positive floor",
+    "POST",
+    "/v1/accounts",
+    JSON.stringify({ accountId: "new", currency: "USD", floor: "5.00" }),
     400,
     "INVALID_REQUEST",
   ],

@@ -212,9 +212,10 @@ describe("Transfer between accounts of one shard (creditorLocal)", () => {
     expect(balanceOf(ledger, "a")).toBe(0n)
   })
 
-  it("given a positive floor above the balance, when any transfer is made, then it is declined", () => {
-    const ledger = given(open("a", 500n), open("b"), deposit("a", "d-1", 400n))
-    expect(tags(when(ledger, transfer("p-1", "a", "b", 1n)))).toEqual(["TransferDeclined"])
+  it("given nothing, when an account is opened with a positive floor, then INVALID_REQUEST and no account", () => {
+    const ledger = given()
+    expect(tags(when(ledger, open("a", 500n)))).toBe("INVALID_REQUEST")
+    expect(ledger.account(tenant, "a" as AccountId)).toBeUndefined()
   })
 
   it("given no debtor, when transferred, then UNKNOWN_ACCOUNT and nothing is recorded", () => {

@@ -171,15 +171,6 @@ describe("decodeFrame: bad input", () => {
     )
   })
 
-  it("rejects a positive floor, which would open the account below it", () => {
-    expect(messageFor({ op: "openAccount", accountId: "a", currency: "USD", floor: "5.00" })).toBe(
-      "floor must be zero or negative (an overdraft limit)",
-    )
-    expect(decoded({ op: "openAccount", accountId: "a", currency: "USD", floor: "0" }).operation).toMatchObject({
-      floorMinor: 0n,
-    })
-  })
-
   it("rejects zero and negative amounts", () => {
     for (const amount of ["0", "0.00", "-1", "-0.01"]) {
       expect(messageFor({ ...transferFields, amount })).toMatch(/amount must be greater than zero|decimal string/)
