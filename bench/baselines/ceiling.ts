@@ -103,3 +103,11 @@ export const ceilingResult = (
 export const formatCeiling = (result: CeilingResult): string =>
   `${result.name}: ${result.recordsPerSecond} records/s, append p50 ${result.appendLatencyMs.p50.toFixed(2)} ms, ` +
   `p99 ${result.appendLatencyMs.p99.toFixed(2)} ms, p99.9 ${result.appendLatencyMs.p999.toFixed(2)} ms`
+
+/** A positive number given on the command line as `<name> <value>`, for the ceilings' own CLIs. */
+export const numberArgument = (name: string, fallback: number): number => {
+  const index = process.argv.indexOf(name)
+  const value = index >= 0 ? Number(process.argv[index + 1]) : fallback
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number`)
+  return value
+}

@@ -26,6 +26,7 @@ import {
   formatCeiling,
   measureAppendLoops,
   naturalRecordBytes,
+  numberArgument,
   recordPool,
 } from "./ceiling.ts"
 
@@ -164,13 +165,6 @@ export const measureKafkaCeiling = async (options: KafkaCeilingOptions): Promise
     await writers.close()
     await deleteTopic(config)
   }
-}
-
-const numberArgument = (name: string, fallback: number): number => {
-  const index = process.argv.indexOf(name)
-  const value = index >= 0 ? Number(process.argv[index + 1]) : fallback
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number`)
-  return value
 }
 
 const main = async () => {

@@ -23,6 +23,7 @@ import {
   formatCeiling,
   measureAppendLoops,
   naturalRecordBytes,
+  numberArgument,
   recordPool,
 } from "./ceiling.ts"
 
@@ -79,13 +80,6 @@ export const measureLmdbCeiling = async (options: LmdbCeilingOptions): Promise<C
   } finally {
     await Effect.runPromise(Scope.close(scope, Exit.void))
   }
-}
-
-const numberArgument = (name: string, fallback: number): number => {
-  const index = process.argv.indexOf(name)
-  const value = index >= 0 ? Number(process.argv[index + 1]) : fallback
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number`)
-  return value
 }
 
 const main = async () => {
