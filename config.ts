@@ -74,17 +74,35 @@ export class InvalidConfig extends Schema.TaggedError<InvalidConfig>()("InvalidC
   message: Schema.String,
 }) {}
 
+const policyConfig = Config.all({
+  idempotencyRetentionMs: positiveInt("IDEMPOTENCY_RETENTION_MS", defaultRuntimeLimits.policy.idempotencyRetentionMs),
+  creditRedeliveryDelayMs: positiveInt(
+    "CREDIT_REDELIVERY_DELAY_MS",
+    defaultRuntimeLimits.policy.creditRedeliveryDelayMs,
+  ),
+  creditRedeliveryDelayMsMax: positiveInt(
+    "CREDIT_REDELIVERY_DELAY_MS_MAX",
+    defaultRuntimeLimits.policy.creditRedeliveryDelayMsMax,
+  ),
+})
+
+const nonNegativeInt = (name: string, fallback: number): Config.Config<number> =>
+  Config.schema(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)), name).pipe(Config.withDefault(fallback))
+
 const limitsConfig = Config.all({
   shardCount: positiveInt("SHARD_COUNT", defaultRuntimeLimits.shardCount),
   shardQueueDepthMax: positiveInt("SHARD_QUEUE_DEPTH_MAX", defaultRuntimeLimits.shardQueueDepthMax),
-  batchRecordsMax: positiveInt("BATCH_RECORDS_MAX", defaultRuntimeLimits.batchRecordsMax),
+  flushRecordsMax: positiveInt("FLUSH_RECORDS_MAX", defaultRuntimeLimits.flushRecordsMax),
   snapshotEveryEvents: positiveInt("SNAPSHOT_EVERY_EVENTS", defaultRuntimeLimits.snapshotEveryEvents),
   snapshotIntervalMs: positiveInt("SNAPSHOT_INTERVAL_MS", defaultRuntimeLimits.snapshotIntervalMs),
   snapshotDirtyEntitiesMax: positiveInt("SNAPSHOT_DIRTY_ENTITIES_MAX", defaultRuntimeLimits.snapshotDirtyEntitiesMax),
-  sagaStepsInFlightMax: positiveInt("SAGA_STEPS_IN_FLIGHT_MAX", defaultRuntimeLimits.sagaStepsInFlightMax),
-  sagaSweepIntervalMs: positiveInt("SAGA_SWEEP_INTERVAL_MS", defaultRuntimeLimits.sagaSweepIntervalMs),
-  sagaRetryDelayMs: positiveInt("SAGA_RETRY_DELAY_MS", defaultRuntimeLimits.sagaRetryDelayMs),
+  recentEntriesMax: positiveInt("RECENT_ENTRIES_MAX", defaultRuntimeLimits.recentEntriesMax),
+  idempotencyKeysMax: positiveInt("IDEMPOTENCY_KEYS_MAX", defaultRuntimeLimits.idempotencyKeysMax),
+  entryLookupsInFlightMax: positiveInt("ENTRY_LOOKUPS_IN_FLIGHT_MAX", defaultRuntimeLimits.entryLookupsInFlightMax),
+  pendingPaymentsMax: positiveInt("PENDING_PAYMENTS_MAX", defaultRuntimeLimits.pendingPaymentsMax),
+  journalRetentionMs: nonNegativeInt("JOURNAL_RETENTION_MS", defaultRuntimeLimits.journalRetentionMs),
   rebuildRetryDelayMs: positiveInt("REBUILD_RETRY_DELAY_MS", defaultRuntimeLimits.rebuildRetryDelayMs),
+  policy: policyConfig,
 })
 
 export const nodeConfig = Effect.gen(function* () {

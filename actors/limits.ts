@@ -1,39 +1,50 @@
 /**
- * The runtime's bounds and timings, all from configuration: every queue, batch and map of
- * in-flight work in `actors/` has its upper bound here.
+ * The runtime's bounds and timings, all from configuration: every queue, batch, cache and map of
+ * in-flight work in `actors/` has its upper bound here, and so does memory per shard (accounts,
+ * `recentEntriesMax` entries, `idempotencyKeysMax` index keys).
  */
+import { defaultLedgerPolicy, type LedgerPolicy } from "../core/policy.ts"
+
 export interface RuntimeLimits {
   /** S: accounts are spread over this many shards; fixed for the life of a deployment. */
   readonly shardCount: number
-  /** Commands accepted by one shard but not yet durable; beyond it new commands get OVERLOADED. */
+  /** Records accepted by one shard but not yet durable; beyond it new commands get OVERLOADED. */
   readonly shardQueueDepthMax: number
-  /** Journal records in one append (one group commit). */
-  readonly batchRecordsMax: number
+  /** Journal records in one node flush (one journal transaction over every shard with records). */
+  readonly flushRecordsMax: number
   /** A shard snapshot is saved once this many events were committed since the last save... */
   readonly snapshotEveryEvents: number
   /** ...or this long after the last save, when anything changed. */
   readonly snapshotIntervalMs: number
   /** Changed entities a shard keeps for its next snapshot; beyond it the shard answers UNAVAILABLE until a save succeeds. */
   readonly snapshotDirtyEntitiesMax: number
-  /** Cross-shard saga steps in flight per node; further pending payments wait for the sweep. */
-  readonly sagaStepsInFlightMax: number
-  /** How often pending cross-shard payments not in flight are picked up again. */
-  readonly sagaSweepIntervalMs: number
-  /** Delay before retrying a saga step whose target shard was unavailable. */
-  readonly sagaRetryDelayMs: number
-  /** Delay between attempts to rebuild a shard whose journal or snapshot store failed. */
+  /** Entries (payments, deposits, credits) a shard keeps in memory once saved; older ones are read back when needed. */
+  readonly recentEntriesMax: number
+  /** Idempotency keys a shard indexes for its window; when full, commands that would add one get OVERLOADED. */
+  readonly idempotencyKeysMax: number
+  /** Reads of saved entries a shard has in flight (and commands parked behind them); beyond it OVERLOADED. */
+  readonly entryLookupsInFlightMax: number
+  /** Cross-node payments a shard has pending; beyond it new ones get OVERLOADED. */
+  readonly pendingPaymentsMax: number
+  /** The embedded journal keeps records this long after a snapshot covers them (0: discard at once). */
+  readonly journalRetentionMs: number
+  /** Delay between attempts to rebuild the node's shards after the journal or snapshot store failed. */
   readonly rebuildRetryDelayMs: number
+  readonly policy: LedgerPolicy
 }
 
 export const defaultRuntimeLimits: RuntimeLimits = {
   shardCount: 16,
   shardQueueDepthMax: 8192,
-  batchRecordsMax: 512,
+  flushRecordsMax: 4096,
   snapshotEveryEvents: 20_000,
   snapshotIntervalMs: 5_000,
   snapshotDirtyEntitiesMax: 1_000_000,
-  sagaStepsInFlightMax: 4096,
-  sagaSweepIntervalMs: 1_000,
-  sagaRetryDelayMs: 200,
+  recentEntriesMax: 16_384,
+  idempotencyKeysMax: 16 * 1024 * 1024,
+  entryLookupsInFlightMax: 256,
+  pendingPaymentsMax: 65_536,
+  journalRetentionMs: 0,
   rebuildRetryDelayMs: 500,
+  policy: defaultLedgerPolicy,
 }

@@ -1,131 +1,327 @@
 /**
- * A node: owns shards, routes each command to the shard of its account, runs the cross-shard
- * transfer saga, and is the `Processor` the edges call. In the single-node deployment it owns
- * every shard; the persistence ports it is given decide where state is durable.
+ * A node: recovers the shards it owns as one incarnation (one journal writer for all of them),
+ * serves them through a `CommandExecutor` over one node-wide group commit, carries out side
+ * effects after commit, and is the `Processor` the edges call. When the journal fails or fences it,
+ * or a snapshot store fences a shard, it drops the whole incarnation (memory may be ahead of the
+ * log) and rebuilds it from snapshots and journal before it serves again.
+ *
+ * In the single-node deployment it owns every shard. `ownedShards` and `forward` let several
+ * nodes share a deployment (the simulation tests do): a delivery to a shard this node does not own
+ * is handed to `forward`, and `deliver` takes the deliveries other nodes forward here.
  */
-import { Context, Effect, Layer } from "effect"
-import type { Command, Transfer } from "../core/commands.ts"
-import { commandAccount } from "../core/commands.ts"
+import { Cause, Context, Effect, Exit, Layer, Option } from "effect"
+import { type Command, commandAccount } from "../core/commands.ts"
 import { reject } from "../core/errors.ts"
 import { shardOf } from "../core/ids.ts"
-import { Journal } from "../persistence/journal.ts"
+import type { Entry } from "../core/ledger.ts"
+import { pendingEffects } from "../core/transfer-saga.ts"
+import { Journal, JournalFenced, type JournalWriter } from "../persistence/journal.ts"
 import { ShardLeases } from "../persistence/shard-leases.ts"
 import { SnapshotStore } from "../persistence/snapshot-store.ts"
+import { type RuntimeClock, systemClock } from "./clock.ts"
+import { CommandExecutor } from "./command-executor.ts"
 import type { RuntimeLimits } from "./limits.ts"
-import type { Outcome, OutcomeCallback, Processor } from "./processor.ts"
-import type { PersistencePorts } from "./recovery.ts"
+import { type AppendFlush, NodeCommit } from "./node-commit.ts"
+import type { NodeMetrics, OutcomeCallback, Processor } from "./processor.ts"
+import { type NodeIncarnation, type PersistencePorts, recoverNode } from "./recovery.ts"
 import { Shard } from "./shard.ts"
-import { TransferSaga } from "./transfer-saga.ts"
+import { SideEffectRunner } from "./side-effect-runner.ts"
+import { SnapshotWriter } from "./snapshot-writer.ts"
 
-/** Shards recovered at once at start: bounds the memory and I/O of a cold start. */
-const recoveryConcurrency = 4
+/** The node as the edges and other nodes see it. */
+export interface PaymentNodeHandle extends Processor {
+  /** Runs a command another node delivered here (a saga step); its answer goes back as a delivery of its own. */
+  readonly deliver: (command: Command) => void
+}
 
-export class PaymentNode extends Context.Service<PaymentNode, Processor>()("payments/PaymentNode") {}
+export class PaymentNode extends Context.Service<PaymentNode, PaymentNodeHandle>()("payments/PaymentNode") {}
 
-const makeProcessor = (shards: ReadonlyArray<Shard>, limits: RuntimeLimits, saga: TransferSaga): Processor => {
-  const shardFor = (command: Command): Shard =>
-    shards[shardOf(command.tenantId, commandAccount(command), limits.shardCount)] as Shard
+export interface NodeOptions {
+  readonly clock?: RuntimeClock
+  /** The shards this node owns; every shard when absent. */
+  readonly ownedShards?: ReadonlyArray<number>
+  /** Where deliveries to shards of other nodes go; required when `ownedShards` leaves any out. */
+  readonly forward?: (command: Command) => void
+}
 
-  const route = (command: Command, callback: OutcomeCallback): void => shardFor(command).execute(command, callback)
+const ignoreOutcome: OutcomeCallback = () => {}
 
-  /**
-   * A transfer across shards is checked against the creditor first, so a request to an account
-   * that does not exist (or holds another currency) never becomes a payment.
-   */
-  const submitTransfer = (command: Transfer, callback: OutcomeCallback): void => {
-    const debtorShard = shardOf(command.tenantId, command.from, limits.shardCount)
-    const creditorShard = shardOf(command.tenantId, command.to, limits.shardCount)
-    const creditorLocal = debtorShard === creditorShard
-    if (!creditorLocal) {
-      const creditorLedger = (shards[creditorShard] as Shard).ledger
-      if (creditorLedger === undefined) {
-        callback(reject("UNAVAILABLE", `shard ${creditorShard} is not serving`))
-        return
-      }
-      const creditor = creditorLedger.account(command.tenantId, command.to)
-      const repeat = (shards[debtorShard] as Shard).ledger?.payment(command.tenantId, command.from, command.paymentId)
-      if (repeat === undefined && creditor === undefined) {
-        callback(reject("UNKNOWN_ACCOUNT", `account ${command.to} does not exist`))
-        return
-      }
-      if (repeat === undefined && creditor !== undefined && creditor.currency !== command.currency) {
-        callback(reject("CURRENCY_MISMATCH", `account ${command.to} holds ${creditor.currency}`))
-        return
-      }
+function* liveEntries(shard: Shard): Iterable<Entry> {
+  for (const value of shard.live.values()) yield { kind: "payment", value }
+}
+
+/** One recovered incarnation being served. */
+interface Serving {
+  readonly incarnation: NodeIncarnation
+  readonly shards: Array<Shard | undefined>
+  readonly commit: NodeCommit
+  readonly executor: CommandExecutor
+  readonly effects: SideEffectRunner
+}
+
+const appendWith =
+  (writer: JournalWriter): AppendFlush =>
+  (batch, done) =>
+    Effect.runCallback(writer.appendShards(batch), {
+      onExit: (exit) => {
+        if (Exit.isSuccess(exit)) done({ _tag: "Durable", nextOffsets: exit.value })
+        else
+          done({
+            _tag: "Failed",
+            failure: Option.getOrElse(Cause.findErrorOption(exit.cause), () => Cause.squash(exit.cause)),
+          })
+      },
+    })
+
+class NodeRuntime {
+  status: "recovering" | "serving" | "stopped" = "recovering"
+  private serving: Serving | undefined
+  private rebuildCancel: (() => void) | undefined
+  private readonly owned: ReadonlyArray<number>
+  private readonly ownedSet: ReadonlySet<number>
+  private readonly clock: RuntimeClock
+  /** Counters of incarnations gone, so the gauges keep counting across rebuilds. */
+  private retired = { commits: 0, records: 0, partWrites: 0, segments: 0, lookups: 0 }
+
+  constructor(
+    private readonly ports: PersistencePorts,
+    private readonly limits: RuntimeLimits,
+    private readonly options: NodeOptions,
+  ) {
+    this.clock = options.clock ?? systemClock
+    this.owned = options.ownedShards ?? Array.from({ length: limits.shardCount }, (_, index) => index)
+    this.ownedSet = new Set(this.owned)
+  }
+
+  readonly recover: Effect.Effect<void> = Effect.suspend(() =>
+    recoverNode(this.ports, this.owned, this.limits, this.clock.nowMs()).pipe(
+      Effect.exit,
+      Effect.flatMap((exit) => {
+        if (this.status === "stopped") return Exit.isSuccess(exit) ? exit.value.release : Effect.void
+        if (Exit.isSuccess(exit)) return Effect.sync(() => this.serve(exit.value))
+        return Effect.logError("node recovery failed; retrying").pipe(
+          Effect.annotateLogs({ cause: Cause.pretty(exit.cause) }),
+          Effect.andThen(Effect.sync(() => this.scheduleRebuild())),
+        )
+      }),
+    ),
+  )
+
+  private serve(incarnation: NodeIncarnation): void {
+    const shards: Array<Shard | undefined> = Array.from({ length: this.limits.shardCount }, () => undefined)
+    const commit = new NodeCommit(
+      this.limits.shardCount,
+      this.limits.flushRecordsMax,
+      incarnation.writer.appendsInFlightMax,
+      appendWith(incarnation.writer),
+      (batch) => shards[batch.shard]?.onDurable(batch),
+      (failure) => this.onJournalFailure(failure),
+      this.clock,
+    )
+    const effects = new SideEffectRunner(this.clock, this.limits.pendingPaymentsMax * this.owned.length, (command) =>
+      this.route(command),
+    )
+    const executor = new CommandExecutor({
+      limits: this.limits,
+      commit,
+      shardAt: (index) => (this.serving?.commit === commit ? shards[index] : undefined),
+      owns: (index) => this.ownedSet.has(index),
+      runEffects: (list) => effects.run(list),
+      nowMs: this.clock.nowMs,
+    })
+    for (const recovered of incarnation.shards) {
+      shards[recovered.shard] = this.startShard(recovered, commit, incarnation)
     }
-    ;(shards[debtorShard] as Shard).execute({ ...command, creditorLocal }, (outcome: Outcome) => {
-      if (outcome._tag === "Payment" && outcome.payment.status === "pending") saga.drive(outcome.payment)
-      callback(outcome)
+    this.serving = { incarnation, shards, commit, executor, effects }
+    this.status = "serving"
+    for (const shard of shards) {
+      if (shard !== undefined) effects.run(pendingEffects(shard.live.values(), this.clock.nowMs(), this.limits.policy))
+    }
+  }
+
+  private startShard(
+    recovered: NodeIncarnation["shards"][number],
+    commit: NodeCommit,
+    incarnation: NodeIncarnation,
+  ): Shard {
+    const shard = new Shard(
+      recovered.shard,
+      recovered.snapshot.epoch,
+      recovered.ledger,
+      recovered.index,
+      this.ports.snapshots,
+      this.limits,
+    )
+    shard.snapshot = new SnapshotWriter(
+      recovered.shard,
+      recovered.snapshot,
+      recovered.ledger,
+      recovered.index,
+      this.ports.snapshots,
+      this.limits,
+      this.clock,
+      {
+        seal: () => commit.seal(),
+        afterQueued: (settle) => commit.after(settle),
+        discardJournalBefore: (offset) => this.discardJournal(recovered.shard, offset),
+        onSaved: () => shard.evict(),
+        onFenced: () => this.drop(incarnation, `the snapshot store of shard ${recovered.shard} has a newer owner`),
+        live: () => liveEntries(shard),
+      },
+    )
+    return shard
+  }
+
+  private discardJournal(shard: number, offset: number): void {
+    Effect.runCallback(this.ports.journal.discardBefore(shard, offset), {
+      onExit: (exit) => {
+        if (Exit.isFailure(exit))
+          Effect.runFork(Effect.logWarning("discarding journal records failed; kept for now", exit.cause))
+      },
     })
   }
 
-  return {
-    submit: (command, callback) => {
-      if (command._tag === "Transfer") submitTransfer(command, callback)
-      else route(command, callback)
-    },
-    getAccount: (tenantId, accountId, callback) =>
-      (shards[shardOf(tenantId, accountId, limits.shardCount)] as Shard).read((ledger) => {
-        const account = ledger.account(tenantId, accountId)
-        return account === undefined
-          ? reject("UNKNOWN_ACCOUNT", `account ${accountId} does not exist`)
-          : { _tag: "Account", account }
-      }, callback),
-    getPayment: (tenantId, from, paymentId, callback) =>
-      (shards[shardOf(tenantId, from, limits.shardCount)] as Shard).read((ledger) => {
-        const payment = ledger.payment(tenantId, from, paymentId)
-        return payment === undefined
-          ? reject("UNKNOWN_PAYMENT", `payment ${paymentId} of ${from} does not exist`)
-          : { _tag: "Payment", payment }
-      }, callback),
-    isReady: () => shards.every((shard) => shard.status === "serving"),
-    metrics: () => {
-      const sum = (gauge: (shard: Shard) => number) => shards.reduce((total, shard) => total + gauge(shard), 0)
-      return {
-        shards: shards.length,
-        shardsServing: sum((shard) => (shard.status === "serving" ? 1 : 0)),
-        accounts: sum((shard) => shard.accountCount),
-        recordsWaiting: sum((shard) => shard.recordsWaiting),
-        snapshotUnsavedEntities: sum((shard) => shard.snapshotUnsavedEntities),
-        paymentsPending: sum((shard) => shard.pendingPayments.size),
-      }
-    },
+  /** Runs a command on this node if it owns the account's shard, else forwards it. */
+  route(command: Command): void {
+    const serving = this.serving
+    if (serving === undefined) return // not serving: recovery resumes what is pending
+    if (this.ownsCommand(command)) serving.executor.execute(command, ignoreOutcome)
+    else this.options.forward?.(command)
+  }
+
+  private ownsCommand(command: Command): boolean {
+    return this.ownedSet.has(shardOfCommand(command, this.limits.shardCount))
+  }
+
+  get executor(): CommandExecutor | undefined {
+    return this.status === "serving" ? this.serving?.executor : undefined
+  }
+
+  get current(): Serving | undefined {
+    return this.serving
+  }
+
+  private onJournalFailure(failure: unknown): void {
+    const serving = this.serving
+    if (serving === undefined) return
+    const why = failure instanceof JournalFenced ? "the journal fenced this writer" : "a journal append failed"
+    Effect.runFork(
+      Effect.logError(`${why}; dropping the node's shards for a rebuild`).pipe(
+        Effect.annotateLogs({ cause: String(failure) }),
+      ),
+    )
+    this.drop(serving.incarnation, why)
+  }
+
+  /** Stops serving this incarnation (answers waiting fail UNAVAILABLE), releases it, and rebuilds. */
+  drop(incarnation: NodeIncarnation, why: string): void {
+    const serving = this.serving
+    if (serving === undefined || serving.incarnation !== incarnation) return
+    this.retire(serving)
+    this.serving = undefined
+    if (this.status !== "stopped") this.status = "recovering"
+    Effect.runFork(
+      incarnation.release.pipe(Effect.annotateLogs({ why }), Effect.andThen(Effect.sync(() => this.scheduleRebuild()))),
+    )
+  }
+
+  private retire(serving: Serving): void {
+    serving.effects.stop()
+    for (const shard of serving.shards) {
+      shard?.snapshot?.stop()
+      this.retired.partWrites += shard?.snapshot?.partWrites ?? 0
+      this.retired.segments += shard?.snapshot?.segmentsSaved ?? 0
+      this.retired.lookups += shard?.lookupsTotal ?? 0
+    }
+    this.retired.commits += serving.commit.commitsTotal
+    this.retired.records += serving.commit.recordsTotal
+    serving.commit.abandon()
+  }
+
+  private scheduleRebuild(): void {
+    if (this.status === "stopped" || this.rebuildCancel !== undefined) return
+    this.rebuildCancel = this.clock.after(this.limits.rebuildRetryDelayMs, () => {
+      this.rebuildCancel = undefined
+      Effect.runFork(this.recover)
+    })
+  }
+
+  readonly stop: Effect.Effect<void> = Effect.suspend(() => {
+    this.status = "stopped"
+    this.rebuildCancel?.()
+    const serving = this.serving
+    if (serving === undefined) return Effect.void
+    this.retire(serving)
+    this.serving = undefined
+    return serving.incarnation.release
+  })
+
+  metrics(): NodeMetrics {
+    const serving = this.serving
+    const shards = serving?.shards.filter((shard): shard is Shard => shard !== undefined) ?? []
+    const sum = (gauge: (shard: Shard) => number) => shards.reduce((total, shard) => total + gauge(shard), 0)
+    return {
+      shards: this.owned.length,
+      shardsServing: this.status === "serving" ? shards.length : 0,
+      accounts: sum((shard) => shard.ledger.accounts.size),
+      entriesInMemory: sum((shard) => shard.ledger.entries.size),
+      idempotencyKeysIndexed: sum((shard) => shard.index.size),
+      idempotencyIndexBytes: sum((shard) => shard.index.bytes),
+      recordsWaiting: serving?.commit.depth ?? 0,
+      snapshotUnsavedEntities: sum((shard) => shard.snapshot?.unsaved ?? 0),
+      paymentsPending: sum((shard) => shard.live.size),
+      journalCommitsTotal: this.retired.commits + (serving?.commit.commitsTotal ?? 0),
+      journalRecordsTotal: this.retired.records + (serving?.commit.recordsTotal ?? 0),
+      snapshotPartWritesTotal: this.retired.partWrites + sum((shard) => shard.snapshot?.partWrites ?? 0),
+      snapshotSegmentsTotal: this.retired.segments + sum((shard) => shard.snapshot?.segmentsSaved ?? 0),
+      entryLookupsTotal: this.retired.lookups + sum((shard) => shard.lookupsTotal),
+      timersPending: serving?.effects.timersPending ?? 0,
+    }
   }
 }
 
-/** Builds the node, recovers every shard, and stops them (releasing writers) with the scope. */
-export const makePaymentNode = (limits: RuntimeLimits) =>
+const shardOfCommand = (command: Command, shardCount: number): number =>
+  shardOf(command.tenantId, commandAccount(command), shardCount)
+
+const unavailable = (callback: OutcomeCallback) => callback(reject("UNAVAILABLE", "the node's shards are recovering"))
+
+const handleOf = (runtime: NodeRuntime): PaymentNodeHandle => ({
+  submit: (command, callback) => {
+    const executor = runtime.executor
+    if (executor === undefined) return unavailable(callback)
+    executor.execute(command, callback)
+  },
+  getAccount: (tenantId, accountId, callback) => {
+    const executor = runtime.executor
+    if (executor === undefined) return unavailable(callback)
+    executor.getAccount(tenantId, accountId, callback)
+  },
+  getPayment: (tenantId, from, paymentId, callback) => {
+    const executor = runtime.executor
+    if (executor === undefined) return unavailable(callback)
+    executor.getPayment(tenantId, from, paymentId, callback)
+  },
+  deliver: (command) => runtime.route(command),
+  isReady: () => runtime.status === "serving",
+  metrics: () => runtime.metrics(),
+})
+
+/** Builds the node, recovers its shards, and stops them (releasing the writer and leases) with the scope. */
+export const makePaymentNode = (limits: RuntimeLimits, options: NodeOptions = {}) =>
   Effect.gen(function* () {
     const ports: PersistencePorts = {
       journal: yield* Journal,
       snapshots: yield* SnapshotStore,
       leases: yield* ShardLeases,
     }
-    // The saga routes through the processor, which needs the shards: wire it through a late binding.
-    let route: (command: Command, callback: OutcomeCallback) => void = (_command, callback) =>
-      callback(reject("UNAVAILABLE", "the node is starting"))
-    const saga = new TransferSaga(limits, (command, callback) => route(command, callback))
-    const resumeSagas = (shard: Shard) => {
-      for (const payment of shard.pendingPayments.values()) saga.drive(payment)
-    }
-    const shards = Array.from({ length: limits.shardCount }, (_, index) => new Shard(index, ports, limits, resumeSagas))
-    const processor = makeProcessor(shards, limits, saga)
-    route = processor.submit
-    const sweep = setInterval(() => {
-      for (const shard of shards) if (shard.status === "serving") resumeSagas(shard)
-    }, limits.sagaSweepIntervalMs)
-    sweep.unref()
-    yield* Effect.addFinalizer(() =>
-      Effect.sync(() => {
-        clearInterval(sweep)
-        saga.stop()
-      }).pipe(Effect.andThen(Effect.forEach(shards, (shard) => shard.stop, { discard: true }))),
-    )
-    yield* Effect.forEach(shards, (shard) => shard.start, { concurrency: recoveryConcurrency, discard: true })
-    return processor
+    const runtime = new NodeRuntime(ports, limits, options)
+    yield* Effect.addFinalizer(() => runtime.stop)
+    yield* runtime.recover
+    return handleOf(runtime)
   })
 
 export const layerPaymentNode = (
   limits: RuntimeLimits,
+  options: NodeOptions = {},
 ): Layer.Layer<PaymentNode, never, Journal | SnapshotStore | ShardLeases> =>
-  Layer.effect(PaymentNode)(makePaymentNode(limits))
+  Layer.effect(PaymentNode)(makePaymentNode(limits, options))

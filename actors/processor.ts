@@ -37,10 +37,25 @@ export interface NodeMetrics {
   readonly shards: number
   readonly shardsServing: number
   readonly accounts: number
+  /** Payments, deposits and credits held in memory (the recent set and the live payments). */
+  readonly entriesInMemory: number
+  /** Idempotency keys of saved entries in the window, and the bytes of their index. */
+  readonly idempotencyKeysIndexed: number
+  readonly idempotencyIndexBytes: number
   /** Journal records accepted and not yet durable, over every shard. */
   readonly recordsWaiting: number
   /** Entity versions the snapshot store does not have yet: how far snapshots lag. */
   readonly snapshotUnsavedEntities: number
-  /** Cross-shard payments whose credit is not applied yet. */
+  /** Cross-node payments whose saga has not ended. */
   readonly paymentsPending: number
+  /** Journal appends (node flushes) and records made durable since the node started. */
+  readonly journalCommitsTotal: number
+  readonly journalRecordsTotal: number
+  /** Snapshot writes since the node started: segment parts written, and segments saved. */
+  readonly snapshotPartWritesTotal: number
+  readonly snapshotSegmentsTotal: number
+  /** Entries read back from the snapshot store since the node started. */
+  readonly entryLookupsTotal: number
+  /** Scheduled side effects waiting on their timers. */
+  readonly timersPending: number
 }

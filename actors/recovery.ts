@@ -1,16 +1,31 @@
 /**
- * Recovery of one shard: take the lease (a new epoch), claim the snapshot store for that epoch,
- * open the shard's journal writer (which fences any earlier writer), then rebuild the ledger from
- * the snapshot and the journal records after its checkpoint. The writer is opened before the
- * replay so that no stale owner can append after the point this replay reads to.
+ * Recovery of a node's shards, together: take each shard's lease (a new epoch), claim its snapshot
+ * store for that epoch, open one journal writer for all of them (which fences every earlier writer
+ * of those shards), then rebuild each shard from its snapshot (accounts, live entries, the entry
+ * index) and the journal records after its checkpoint. The writer is opened before the replay so
+ * that no stale owner can append after the point this replay reads to.
+ *
+ * A snapshot's checkpoint is exact (the segments up to it hold the state as of its offset), so
+ * the replay applies every record after it with the same assertions as live.
  */
 import { Effect, Exit, Scope } from "effect"
 import { evolve } from "../core/evolve.ts"
-import { type Entity, entityKey, Ledger } from "../core/ledger.ts"
-import { snapshotIncludes } from "../core/recovery.ts"
-import type { Journal, JournalUnavailable, ShardWriter } from "../persistence/journal.ts"
-import type { LeaseUnavailable, ShardLeases } from "../persistence/shard-leases.ts"
-import type { SnapshotFenced, SnapshotStore, SnapshotUnavailable } from "../persistence/snapshot-store.ts"
+import { checkEntity } from "../core/invariants.ts"
+import { type Account, accountKeyOf, type Entry, entityKey, Ledger } from "../core/ledger.ts"
+import { creditRetentionMs } from "../core/policy.ts"
+import { decodeFingerprints, decodeSection } from "../core/segment-codec.ts"
+import type { Journal, JournalUnavailable, JournalWriter } from "../persistence/journal.ts"
+import type { LeaseUnavailable, ShardLease, ShardLeases } from "../persistence/shard-leases.ts"
+import type {
+  ClaimedSnapshot,
+  SegmentFingerprints,
+  SnapshotFenced,
+  SnapshotStore,
+  SnapshotUnavailable,
+} from "../persistence/snapshot-store.ts"
+import { EntryIndex } from "./entry-index.ts"
+import type { RuntimeLimits } from "./limits.ts"
+import type { SavedSegment, SnapshotStart } from "./snapshot-writer.ts"
 
 export interface PersistencePorts {
   readonly journal: Journal["Service"]
@@ -18,82 +33,144 @@ export interface PersistencePorts {
   readonly leases: ShardLeases["Service"]
 }
 
-/** A shard's recovered state and the resources of this ownership (closed by `release`). */
-export interface Incarnation {
-  readonly epoch: number
+export interface RecoveredShard {
+  readonly shard: number
   readonly ledger: Ledger
-  readonly writer: ShardWriter
-  /** Offset after the last durable record the ledger includes. */
-  readonly nextOffset: number
-  /** Entities rebuilt from journal records after the checkpoint: the next snapshot must save them. */
-  readonly dirty: Map<string, Entity>
+  readonly index: EntryIndex
+  readonly snapshot: SnapshotStart
   readonly eventsReplayed: number
+}
+
+/** The recovered shards and the resources of this ownership (closed by `release`). */
+export interface NodeIncarnation {
+  readonly writer: JournalWriter
+  readonly shards: ReadonlyArray<RecoveredShard>
   readonly release: Effect.Effect<void>
 }
 
 export type RecoveryError = JournalUnavailable | SnapshotUnavailable | SnapshotFenced | LeaseUnavailable
 
-const replayAfterSnapshot = (
-  ports: PersistencePorts,
-  shard: number,
-  ledger: Ledger,
-  fromOffset: number,
-  dirty: Map<string, Entity>,
-) => {
-  let eventsReplayed = 0
-  return ports.journal
-    .replay(shard, fromOffset, (entries) => {
+/** Shards claimed and replayed at once: bounds the memory and I/O of a cold start. */
+const recoveryConcurrency = 4
+
+interface Claimed {
+  readonly lease: ShardLease
+  readonly snapshot: ClaimedSnapshot | undefined
+}
+
+/** Parts of segments a checkpoint does not reach are left over from a save cut short: delete them first. */
+const deleteLeftovers = (ports: PersistencePorts, shard: number, snapshot: ClaimedSnapshot | undefined) => {
+  if (snapshot === undefined) return Effect.void
+  const leftovers = groupSegments(snapshot.parts.filter((part) => part.segment > snapshot.checkpoint.segment))
+  return leftovers.length === 0 ? Effect.void : ports.snapshots.deleteSegments(shard, leftovers)
+}
+
+const groupSegments = (parts: ReadonlyArray<SegmentFingerprints>): Array<SavedSegment> => {
+  const bySegment = new Map<number, SavedSegment & { parts: Array<{ tenantId: string; part: number }> }>()
+  for (const part of parts) {
+    let segment = bySegment.get(part.segment)
+    if (segment === undefined) {
+      // Whether it holds credits is not stored; assume so, which keeps it the longer window.
+      segment = { segment: part.segment, savedAtMs: part.savedAtMs, holdsCredits: true, parts: [] }
+      bySegment.set(part.segment, segment)
+    }
+    segment.parts.push({ tenantId: part.tenantId, part: part.part })
+  }
+  return [...bySegment.values()].sort((a, b) => a.segment - b.segment)
+}
+
+/** Accounts and live entries as of the checkpoint, each checked; the index of every saved entry still in its window. */
+const stateFromSnapshot = (snapshot: ClaimedSnapshot | undefined, limits: RuntimeLimits, nowMs: number) => {
+  const ledger = new Ledger()
+  const index = new EntryIndex(limits.idempotencyKeysMax)
+  if (snapshot === undefined) return { ledger, index, segments: [], accountBytes: 0 }
+  let accountBytes = 0
+  for (const section of [...snapshot.accounts, ...snapshot.live]) {
+    accountBytes += section.byteLength
+    for (const entity of decodeSection(section)) {
+      checkEntity(entity)
+      ledger.put(entity)
+    }
+  }
+  const kept = snapshot.parts
+    .filter((part) => part.segment <= snapshot.checkpoint.segment)
+    .filter((part) => part.savedAtMs + creditRetentionMs(limits.policy) > nowMs)
+    .sort((a, b) => a.segment - b.segment)
+  for (const part of kept) {
+    const slot = index.registerSegment(part.segment, part.savedAtMs)
+    for (const fingerprint of decodeFingerprints(part.fingerprints)) index.add(fingerprint, slot, part.part)
+  }
+  const segments = groupSegments(snapshot.parts.filter((part) => part.segment <= snapshot.checkpoint.segment))
+  return { ledger, index, segments, accountBytes }
+}
+
+const rebuildShard = (ports: PersistencePorts, limits: RuntimeLimits, nowMs: number, claimed: Claimed) =>
+  Effect.gen(function* () {
+    const shard = claimed.lease.shard
+    const { ledger, index, segments, accountBytes } = stateFromSnapshot(claimed.snapshot, limits, nowMs)
+    const dirtyAccounts = new Map<string, Account>()
+    const dirtyEntries = new Map<string, Entry>()
+    let eventsReplayed = 0
+    const fromOffset = claimed.snapshot?.checkpoint.nextOffset ?? 0
+    const { nextOffset } = yield* ports.journal.replay(shard, fromOffset, (entries) => {
       for (const entry of entries) {
         for (const event of entry.record.events) {
-          if (snapshotIncludes(ledger, event)) continue
           for (const entity of evolve(ledger, event)) {
             ledger.put(entity)
-            dirty.set(entityKey(entity), entity)
+            if (entity.kind === "account") dirtyAccounts.set(accountKeyOf(entity.value), entity.value)
+            else dirtyEntries.set(entityKey(entity), entity)
           }
           eventsReplayed++
         }
       }
     })
-    .pipe(Effect.map(({ nextOffset }) => ({ nextOffset, eventsReplayed })))
-}
-
-export const recoverShard = Effect.fn("Shard.recover")(function* (
-  ports: PersistencePorts,
-  shard: number,
-): Effect.fn.Return<Incarnation, RecoveryError> {
-  const lease = yield* ports.leases.acquire(shard)
-  // The ownership's resources close together: the journal writer first, then the lease, so another
-  // node can take the shard at once when this one stops serving it instead of waiting out the TTL.
-  const scope = yield* Scope.make()
-  yield* Scope.addFinalizer(scope, ports.leases.release(lease))
-  const rebuilt = Effect.gen(function* () {
-    const snapshot = yield* ports.snapshots.claim(shard, lease.epoch)
-    const writer = yield* ports.journal.openWriter(shard).pipe(Scope.provide(scope))
-    const ledger = new Ledger()
-    for (const entity of snapshot?.entities ?? []) ledger.put(entity)
-    const dirty = new Map<string, Entity>()
-    const replayed = yield* replayAfterSnapshot(ports, shard, ledger, snapshot?.checkpoint.nextOffset ?? 0, dirty)
-    const incarnation: Incarnation = {
-      epoch: lease.epoch,
-      ledger,
-      writer,
-      nextOffset: replayed.nextOffset,
-      dirty,
-      eventsReplayed: replayed.eventsReplayed,
-      release: Scope.close(scope, Exit.void),
+    const snapshot: SnapshotStart = {
+      epoch: claimed.lease.epoch,
+      nextOffset,
+      dirtyAccounts,
+      dirtyEntries,
+      baseSegment: claimed.snapshot?.checkpoint.base,
+      accountBytesStored: accountBytes,
+      segments,
     }
-    return { incarnation, snapshotEntities: snapshot?.entities.length ?? 0 }
+    const recovered: RecoveredShard = { shard, ledger, index, snapshot, eventsReplayed }
+    return recovered
   })
-  const { incarnation, snapshotEntities } = yield* rebuilt.pipe(
-    Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause))),
-  )
-  yield* Effect.logInfo("shard recovered").pipe(
+
+export const recoverNode = Effect.fn("Node.recover")(function* (
+  ports: PersistencePorts,
+  shards: ReadonlyArray<number>,
+  limits: RuntimeLimits,
+  nowMs: number,
+): Effect.fn.Return<NodeIncarnation, RecoveryError> {
+  // The ownership's resources close together: the journal writer first, then the leases, so
+  // another node can take the shards at once when this one stops serving them.
+  const scope = yield* Scope.make()
+  const recovered = Effect.gen(function* () {
+    const claims = yield* Effect.forEach(
+      shards,
+      (shard) =>
+        Effect.gen(function* () {
+          const lease = yield* ports.leases.acquire(shard)
+          yield* Scope.addFinalizer(scope, ports.leases.release(lease))
+          const snapshot = yield* ports.snapshots.claim(shard, lease.epoch)
+          yield* deleteLeftovers(ports, shard, snapshot)
+          return { lease, snapshot } satisfies Claimed
+        }),
+      { concurrency: recoveryConcurrency },
+    )
+    const writer = yield* ports.journal.openWriter(shards).pipe(Scope.provide(scope))
+    const rebuilt = yield* Effect.forEach(claims, (claimed) => rebuildShard(ports, limits, nowMs, claimed), {
+      concurrency: recoveryConcurrency,
+    })
+    return { writer, shards: rebuilt, release: Scope.close(scope, Exit.void) } satisfies NodeIncarnation
+  })
+  const incarnation = yield* recovered.pipe(Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause))))
+  yield* Effect.logInfo("shards recovered").pipe(
     Effect.annotateLogs({
-      shard,
-      epoch: lease.epoch,
-      snapshotEntities,
-      eventsReplayed: incarnation.eventsReplayed,
-      nextOffset: incarnation.nextOffset,
+      shards: shards.length,
+      eventsReplayed: incarnation.shards.reduce((sum, shard) => sum + shard.eventsReplayed, 0),
+      accounts: incarnation.shards.reduce((sum, shard) => sum + shard.ledger.accounts.size, 0),
     }),
   )
   return incarnation

@@ -1,258 +1,160 @@
 /**
- * A shard: the unit of ownership, recovery and fencing. It hosts the actors of its accounts; a
- * command is decided and applied to its account's in-memory state at once, in arrival order (one
- * at a time per account, on the event loop), and its answer waits in group commit until the
- * journal holds it. If an append fails the shard drops its memory and is rebuilt from snapshot and
- * journal before it serves again, so memory never runs ahead of the log for anything a client has
- * been told.
+ * A shard: the unit of ownership, recovery and fencing, and the actor of its accounts. It holds the
+ * shard's in-memory state (every account, a bounded set of recent entries, the live payments), its
+ * entry index and snapshot writer, and the commands parked while an entry is read back from the
+ * snapshot store. Commands run one at a time on the event loop (see `command-executor.ts`), so an
+ * account sees its commands in order; a command parked behind a read keeps the commands of its
+ * account behind it.
  */
-import { Cause, Effect, Exit, Option } from "effect"
-import type { Command } from "../core/commands.ts"
-import { decide } from "../core/decide.ts"
-import { isRejection, type Rejection, reject } from "../core/errors.ts"
-import type { JournalRecord } from "../core/events.ts"
-import { applyEvents } from "../core/evolve.ts"
-import type { Entity, Ledger, Payment } from "../core/ledger.ts"
-import { paymentKey } from "../core/ledger.ts"
-import { JournalFenced } from "../persistence/journal.ts"
-import { type AppendResult, type Batch, GroupCommit } from "./group-commit.ts"
+import { Cause, Effect } from "effect"
+import type { TenantId } from "../core/ids.ts"
+import { type Entry, entityKey, isLive, type Ledger, type Payment } from "../core/ledger.ts"
+import { entriesWithFingerprint, fingerprintOf } from "../core/segment-codec.ts"
+import { type SnapshotStore, SnapshotUnavailable } from "../persistence/snapshot-store.ts"
+import type { EntryIndex } from "./entry-index.ts"
 import type { RuntimeLimits } from "./limits.ts"
-import type { Outcome, OutcomeCallback } from "./processor.ts"
-import { type Incarnation, type PersistencePorts, recoverShard } from "./recovery.ts"
-import { SnapshotWriter } from "./snapshot-writer.ts"
+import type { ShardBatch } from "./node-commit.ts"
+import type { SnapshotWriter } from "./snapshot-writer.ts"
 
-export type ShardStatus = "recovering" | "serving" | "fenced" | "stopped"
-
-const unavailable = (shard: number, why: string): Rejection => reject("UNAVAILABLE", `shard ${shard} ${why}`)
-
-/** The answer a command gets once durable: the account it changed, or the payment. */
-const outcomeAfter = (ledger: Ledger, command: Command): Outcome => {
-  switch (command._tag) {
-    case "OpenAccount":
-    case "Deposit": {
-      const account = ledger.account(command.tenantId, command.accountId)
-      return account === undefined ? reject("UNKNOWN_ACCOUNT", "account vanished") : { _tag: "Account", account }
-    }
-    case "ApplyCredit": {
-      const account = ledger.account(command.tenantId, command.to)
-      return account === undefined ? reject("UNKNOWN_ACCOUNT", "account vanished") : { _tag: "Account", account }
-    }
-    case "Transfer":
-    case "SettleTransfer":
-    case "ReverseTransfer": {
-      const payment = ledger.payment(command.tenantId, command.from, command.paymentId)
-      return payment === undefined ? reject("UNKNOWN_PAYMENT", "payment vanished") : { _tag: "Payment", payment }
-    }
-  }
+/** A command or read waiting for an entry of its account to be read back. */
+export interface Parked {
+  /** The entry it needs in memory, if any. */
+  readonly key: string | undefined
+  readonly tenantId: TenantId
+  /** Runs it now (its entry, if any, is in memory or known absent). */
+  readonly proceed: () => void
+  /** Refuses it: the read failed. */
+  readonly fail: (error: SnapshotUnavailable) => void
 }
 
 export class Shard {
-  status: ShardStatus = "recovering"
-  private incarnation: Incarnation | undefined
-  private commits: GroupCommit | undefined
-  private snapshotWriter: SnapshotWriter | undefined
-  /** Durable cross-shard payments whose saga has not ended, by payment key. */
-  readonly pendingPayments = new Map<string, Payment>()
-  private rebuildTimer: NodeJS.Timeout | undefined
+  /** Durable pending payments by key: the sagas in flight, never evicted. */
+  readonly live = new Map<string, Payment>()
+  /** Parked work per account key, in arrival order. */
+  private readonly parked = new Map<string, Array<Parked>>()
+  private parkedCount = 0
+  snapshot: SnapshotWriter | undefined
+  /** Entries read back from the snapshot store: the lookup gauge. */
+  lookupsTotal = 0
 
   constructor(
     readonly shard: number,
-    private readonly ports: PersistencePorts,
+    readonly epoch: number,
+    readonly ledger: Ledger,
+    readonly index: EntryIndex,
+    private readonly store: SnapshotStore["Service"],
     private readonly limits: RuntimeLimits,
-    /** Told when the shard starts serving (after recovery or a rebuild): sagas resume from it. */
-    private readonly onServing: (shard: Shard) => void,
-  ) {}
-
-  get accountCount(): number {
-    return this.incarnation?.ledger.accounts.size ?? 0
+  ) {
+    for (const [key, entry] of ledger.entries) if (isLive(entry)) this.live.set(key, entry.value as Payment)
   }
 
-  get recordsWaiting(): number {
-    return this.commits?.depth ?? 0
+  /** True when `key` may have an entry that is not in memory: it must be read back before deciding. */
+  needsLookup(key: string): boolean {
+    return !this.ledger.entries.has(key) && this.index.mayContain(fingerprintOf(key))
   }
 
-  get snapshotUnsavedEntities(): number {
-    return this.snapshotWriter?.unsaved ?? 0
+  /** True when work of this account is parked: later work of the account must wait behind it. */
+  isParked(accountKey: string): boolean {
+    return this.parked.has(accountKey)
   }
 
-  get ledger(): Ledger | undefined {
-    return this.status === "serving" ? this.incarnation?.ledger : undefined
-  }
-
-  /** Recovers the shard; on failure keeps retrying in the background until it serves. */
-  readonly start: Effect.Effect<void> = Effect.suspend(() => this.recoverOnce()).pipe(Effect.asVoid)
-
-  execute(command: Command, callback: OutcomeCallback): void {
-    const incarnation = this.incarnation
-    const commits = this.commits
-    if (this.status !== "serving" || incarnation === undefined || commits === undefined) {
-      callback(unavailable(this.shard, this.status))
-      return
+  /** False when the parking is full: the caller answers OVERLOADED. */
+  park(accountKey: string, work: Parked): boolean {
+    if (this.parkedCount >= this.limits.entryLookupsInFlightMax) return false
+    const queue = this.parked.get(accountKey)
+    this.parkedCount++
+    if (queue !== undefined) {
+      queue.push(work)
+      return true
     }
-    if (commits.depth >= this.limits.shardQueueDepthMax) {
-      callback(reject("OVERLOADED", `shard ${this.shard} has ${commits.depth} commands waiting`))
-      return
-    }
-    if (this.snapshotWriter?.overfull === true) {
-      callback(unavailable(this.shard, "cannot save snapshots"))
-      return
-    }
-    const decision = decide(incarnation.ledger, command)
-    if (isRejection(decision)) {
-      commits.after((durable) => callback(durable ? decision : unavailable(this.shard, "failed")))
-      return
-    }
-    const changed = decision.length === 0 ? [] : applyEvents(incarnation.ledger, decision)
-    const outcome = outcomeAfter(incarnation.ledger, command)
-    const settle = (durable: boolean) => callback(durable ? outcome : unavailable(this.shard, "failed"))
-    if (decision.length === 0) commits.after(settle)
-    else commits.add({ events: decision }, changed, settle)
+    this.parked.set(accountKey, [work])
+    this.startLookup(accountKey, work)
+    return true
   }
 
-  /** Answers from the ledger as of now, once everything before it is durable. */
-  read(answer: (ledger: Ledger) => Outcome, callback: OutcomeCallback): void {
-    const incarnation = this.incarnation
-    if (this.status !== "serving" || incarnation === undefined || this.commits === undefined) {
-      callback(unavailable(this.shard, this.status))
-      return
+  /** Runs the parked work of an account in order until one needs another lookup. */
+  private drain(accountKey: string, resolvedKey: string | undefined): void {
+    const queue = this.parked.get(accountKey)
+    while (queue !== undefined && queue.length > 0) {
+      const next = queue[0] as Parked
+      if (next.key !== undefined && next.key !== resolvedKey && this.needsLookup(next.key)) {
+        this.startLookup(accountKey, next)
+        return
+      }
+      queue.shift()
+      this.parkedCount--
+      next.proceed()
     }
-    const outcome = answer(incarnation.ledger)
-    this.commits.after((durable) => callback(durable ? outcome : unavailable(this.shard, "failed")))
+    this.parked.delete(accountKey)
   }
 
-  /** Stops serving and releases this ownership (journal writer, timers); used at shutdown. */
-  readonly stop: Effect.Effect<void> = Effect.suspend(() => {
-    this.status = "stopped"
-    if (this.rebuildTimer !== undefined) clearTimeout(this.rebuildTimer)
-    return this.dropIncarnation("the node is stopping")
-  })
-
-  private recoverOnce(): Effect.Effect<boolean> {
-    this.status = "recovering"
-    return recoverShard(this.ports, this.shard).pipe(
-      Effect.exit,
-      Effect.flatMap((exit) => {
-        if (this.status === "stopped") {
-          return Exit.isSuccess(exit) ? Effect.as(exit.value.release, false) : Effect.succeed(false)
-        }
-        if (Exit.isSuccess(exit)) {
-          this.serve(exit.value)
-          return Effect.succeed(true)
-        }
-        return Effect.logError("shard recovery failed; retrying").pipe(
-          Effect.annotateLogs({ shard: this.shard, cause: String(exit.cause) }),
-          Effect.andThen(Effect.sync(() => this.scheduleRebuild())),
-          Effect.as(false),
-        )
-      }),
-    )
-  }
-
-  private serve(incarnation: Incarnation): void {
-    this.incarnation = incarnation
-    this.commits = new GroupCommit(
-      this.limits.batchRecordsMax,
-      incarnation.writer.appendsInFlightMax ?? 1,
-      (records, done) => this.appendBatch(incarnation, records, done),
-      (batch) => this.onDurable(batch),
-      (failure) => this.onAppendFailure(incarnation, failure),
-    )
-    this.snapshotWriter = new SnapshotWriter(this.shard, incarnation, this.ports.snapshots, this.limits, () =>
-      this.fence(incarnation, "a newer owner claimed the snapshot store"),
-    )
-    this.pendingPayments.clear()
-    for (const payment of incarnation.ledger.payments.values()) {
-      if (payment.status === "pending")
-        this.pendingPayments.set(paymentKey(payment.tenantId, payment.from, payment.paymentId), payment)
-    }
-    this.status = "serving"
-    this.onServing(this)
-  }
-
-  private appendBatch(
-    incarnation: Incarnation,
-    records: ReadonlyArray<JournalRecord>,
-    done: (result: AppendResult) => void,
-  ): void {
-    Effect.runCallback(incarnation.writer.append(records), {
+  private startLookup(accountKey: string, work: Parked): void {
+    const key = work.key as string
+    this.lookupsTotal++
+    Effect.runCallback(this.lookUp(work.tenantId, key), {
       onExit: (exit) => {
-        if (Exit.isSuccess(exit)) done({ _tag: "Durable", nextOffset: exit.value.nextOffset })
-        else {
-          const failure = Option.getOrElse(Cause.findErrorOption(exit.cause), () => Cause.squash(exit.cause))
-          done({ _tag: "Failed", failure })
+        if (exit._tag === "Success") {
+          if (exit.value !== undefined && !this.ledger.entries.has(key)) this.ledger.put(exit.value)
+          this.drain(accountKey, key)
+          return
         }
+        // The store is unreachable (or the part did not decode): refuse the account's parked work,
+        // which changed nothing, and keep serving.
+        const queue = this.parked.get(accountKey) ?? []
+        this.parked.delete(accountKey)
+        this.parkedCount -= queue.length
+        const cause = Cause.squash(exit.cause)
+        const error =
+          cause instanceof SnapshotUnavailable
+            ? cause
+            : new SnapshotUnavailable({ shard: this.shard, message: `reading an entry back: ${String(cause)}` })
+        for (const parked of queue) parked.fail(error)
       },
     })
   }
 
-  /** Runs in log order: the snapshot's offset and its entities advance together, batch by batch. */
-  private onDurable(batch: Batch): void {
-    for (const entity of batch.changed) this.trackPending(entity)
-    this.snapshotWriter?.changed(batch.changed, batch.eventCount, batch.nextOffset)
+  /** Reads the newest saved version of an entry: each location the index gives, newest first. */
+  private lookUp(tenantId: TenantId, key: string): Effect.Effect<Entry | undefined, SnapshotUnavailable> {
+    const fingerprint = fingerprintOf(key)
+    const locations = this.index.locate(fingerprint)
+    return Effect.gen({ self: this }, function* () {
+      for (const location of locations) {
+        const part = yield* this.store.readEntries(this.shard, location.segment, tenantId, location.part)
+        if (part === undefined) continue
+        const found = entriesWithFingerprint(part.entries, part.fingerprints, fingerprint).find(
+          (entity) => entityKey(entity) === key,
+        )
+        if (found !== undefined && found.kind !== "account") return found
+      }
+      return undefined
+    })
   }
 
-  private trackPending(entity: Entity): void {
-    if (entity.kind !== "payment") return
-    const payment = entity.value
-    const key = paymentKey(payment.tenantId, payment.from, payment.paymentId)
-    if (payment.status === "pending") this.pendingPayments.set(key, payment)
-    else this.pendingPayments.delete(key)
-  }
-
-  private onAppendFailure(incarnation: Incarnation, failure: unknown): void {
-    if (this.incarnation !== incarnation) return
-    if (failure instanceof JournalFenced) {
-      this.fence(incarnation, "the journal fenced this writer")
-      return
+  /** A durable batch of this shard: live payments follow it, then the snapshot takes its entities. */
+  onDurable(batch: ShardBatch): void {
+    for (const entity of batch.changed) {
+      if (entity.kind !== "payment") continue
+      const key = entityKey(entity)
+      if (entity.value.status === "pending") this.live.set(key, entity.value)
+      else this.live.delete(key)
     }
-    Effect.runFork(
-      Effect.logError("journal append failed; dropping shard for rebuild").pipe(
-        Effect.annotateLogs({ shard: this.shard, cause: String(failure) }),
-        Effect.andThen(this.dropIncarnation("journal append failed")),
-        Effect.andThen(Effect.sync(() => this.scheduleRebuild())),
-      ),
-    )
+    this.snapshot?.changed(batch)
   }
 
   /**
-   * This ownership was fenced: never write with it again. The shard then tries to take a new
-   * ownership, which waits on the lease while another node holds it. Fencing is not always another
-   * node: the broker also aborts a transaction that stalled past its timeout, and a single node
-   * must come back from that by itself.
+   * Keeps at most `recentEntriesMax` entries in memory: the oldest saved ones go (their segment has
+   * them); live entries and entries not saved yet stay whatever the count.
    */
-  private fence(incarnation: Incarnation, why: string): void {
-    if (this.incarnation !== incarnation) return
-    if (this.status !== "stopped") this.status = "fenced"
-    Effect.runFork(
-      Effect.logError("shard fenced; no longer serving this ownership").pipe(
-        Effect.annotateLogs({ shard: this.shard, why }),
-        Effect.andThen(this.dropIncarnation(why)),
-        Effect.andThen(Effect.sync(() => this.scheduleRebuild())),
-      ),
-    )
-  }
-
-  private dropIncarnation(why: string): Effect.Effect<void> {
-    const incarnation = this.incarnation
-    const commits = this.commits
-    const snapshotWriter = this.snapshotWriter
-    this.incarnation = undefined
-    this.commits = undefined
-    this.snapshotWriter = undefined
-    this.pendingPayments.clear()
-    if (this.status === "serving") this.status = "recovering"
-    commits?.abandon()
-    snapshotWriter?.stop()
-    if (incarnation === undefined) return Effect.void
-    return incarnation.release.pipe(Effect.annotateLogs({ shard: this.shard, why }))
-  }
-
-  private scheduleRebuild(): void {
-    if (this.status === "stopped" || this.rebuildTimer !== undefined) return
-    this.status = "recovering"
-    this.rebuildTimer = setTimeout(() => {
-      this.rebuildTimer = undefined
-      Effect.runFork(this.recoverOnce())
-    }, this.limits.rebuildRetryDelayMs)
+  evict(): void {
+    const entries = this.ledger.entries
+    const excess = entries.size - this.limits.recentEntriesMax
+    if (excess <= 0 || this.snapshot === undefined) return
+    let removed = 0
+    for (const [key, entry] of entries) {
+      if (removed >= excess) break
+      if (isLive(entry) || !this.snapshot.isSaved(key)) continue
+      entries.delete(key)
+      removed++
+    }
   }
 }

@@ -1,96 +1,281 @@
 /**
- * Background snapshots of one shard: collects the entity versions of durable batches and saves
- * them every N events or T milliseconds, one save at a time, with the offset they include. A save
- * that fails keeps its entities for the next one (unless newer versions arrived meanwhile); a save
- * refused for a newer epoch means another owner has the shard.
+ * Background snapshots of one shard. It collects the entity versions of durable batches and saves
+ * them as one segment every N events or T milliseconds (or sooner when the entries waiting for a
+ * save approach the recent-entries bound), one save at a time, with the offset they include. Once
+ * a segment is saved its entries are in the entry index and may leave memory, the journal before
+ * its offset may be discarded, and segments no checkpoint needs any more are deleted.
+ *
+ * A base segment (every account) is written when the account changes since the last base outgrow
+ * it, so recovery reads a bounded number of segments. A base must hold exactly the accounts as of
+ * its offset, so it is captured at a flush boundary: the open flush is sealed, the accounts'
+ * versions are taken, and the save starts once that flush is durable.
+ *
+ * A save that fails keeps its entities for the next one (unless newer versions arrived meanwhile);
+ * a save refused for a newer epoch means another owner has the shard.
  */
 import { Cause, Effect, Exit } from "effect"
-import { type Entity, entityKey } from "../core/ledger.ts"
-import { SnapshotFenced, type SnapshotStore } from "../persistence/snapshot-store.ts"
+import { type Account, accountKeyOf, type Entry, entityKey, isLive, type Ledger } from "../core/ledger.ts"
+import { creditRetentionMs } from "../core/policy.ts"
+import { SnapshotFenced, type SnapshotStore, type StoredSegment } from "../persistence/snapshot-store.ts"
+import type { RuntimeClock } from "./clock.ts"
+import type { EntryIndex } from "./entry-index.ts"
 import type { RuntimeLimits } from "./limits.ts"
-import type { Incarnation } from "./recovery.ts"
+import type { ShardBatch } from "./node-commit.ts"
+import { type BuiltSegment, buildSegment } from "./segment-builder.ts"
+
+/** Segment ids are epoch-major, so a newer owner's segments sort after every older owner's. */
+export const segmentId = (epoch: number, sequence: number): number => epoch * 2 ** 24 + sequence
+
+export interface SavedSegment extends StoredSegment {
+  readonly savedAtMs: number
+  /** True when any of its entries is a credit, which is kept twice the idempotency window. */
+  readonly holdsCredits: boolean
+}
+
+/** What recovery hands the writer: where the shard's snapshots stand. */
+export interface SnapshotStart {
+  readonly epoch: number
+  readonly nextOffset: number
+  /** Entity versions replayed after the checkpoint: the next save must hold them. */
+  readonly dirtyAccounts: Map<string, Account>
+  readonly dirtyEntries: Map<string, Entry>
+  readonly baseSegment: number | undefined
+  readonly accountBytesStored: number
+  readonly segments: Array<SavedSegment>
+}
+
+export interface SnapshotHooks {
+  readonly seal: () => void
+  readonly afterQueued: (settle: (durable: boolean) => void) => void
+  readonly discardJournalBefore: (offset: number) => void
+  readonly onSaved: () => void
+  readonly onFenced: () => void
+  readonly live: () => Iterable<Entry>
+}
 
 export class SnapshotWriter {
-  private dirty: Map<string, Entity>
+  private dirtyAccounts: Map<string, Account>
+  private dirtyEntries: Map<string, Entry>
+  private savingEntries = new Map<string, Entry>()
+  private savingAccounts = 0
   private eventsSinceSave = 0
   private committedOffset: number
   private saving = false
-  private savingCount = 0
   private stopped = false
-  private timer: NodeJS.Timeout
+  private sequence = 0
+  private baseSegment: number | undefined
+  private baseAccountBytes: number
+  private accountBytesSinceBase = 0
+  private readonly segments: Array<SavedSegment>
+  /** (time, offset) of recent saves, for the journal's retention. */
+  private readonly savedOffsets: Array<{ readonly savedAtMs: number; readonly nextOffset: number }> = []
+  private cancelTimer: () => void
+  /** Parts written and segments saved by this writer: the snapshot-write gauges. */
+  partWrites = 0
+  segmentsSaved = 0
 
   constructor(
     private readonly shard: number,
-    private readonly incarnation: Incarnation,
+    private readonly start: SnapshotStart,
+    private readonly ledger: Ledger,
+    private readonly index: EntryIndex,
     private readonly store: SnapshotStore["Service"],
     private readonly limits: RuntimeLimits,
-    private readonly onFenced: () => void,
+    private readonly clock: RuntimeClock,
+    private readonly hooks: SnapshotHooks,
   ) {
-    this.dirty = incarnation.dirty
-    this.committedOffset = incarnation.nextOffset
+    this.dirtyAccounts = start.dirtyAccounts
+    this.dirtyEntries = start.dirtyEntries
+    this.committedOffset = start.nextOffset
+    this.baseSegment = start.baseSegment
+    this.baseAccountBytes = start.accountBytesStored
+    this.segments = start.segments
     // Shards start together, so their intervals are spread over one period: saves of different
     // shards then take turns instead of all holding the event loop in the same moment.
     const phaseMs = Math.floor((limits.snapshotIntervalMs * (shard % limits.shardCount)) / limits.shardCount)
-    this.timer = setTimeout(() => {
-      this.timer = setInterval(() => this.onInterval(), limits.snapshotIntervalMs)
-      this.timer.unref()
-      this.onInterval()
-    }, phaseMs)
-    this.timer.unref()
-  }
-
-  private onInterval(): void {
-    if (this.dirty.size > 0) this.save()
+    this.cancelTimer = clock.after(phaseMs, () => this.onInterval())
   }
 
   /** Entity versions not in the store yet: waiting for the next save, or in the save under way. */
   get unsaved(): number {
-    return this.dirty.size + this.savingCount
+    return this.dirtyAccounts.size + this.dirtyEntries.size + this.savingEntries.size + this.savingAccounts
   }
 
   /** True when the shard has more unsaved changes than it may hold: the store has been down too long. */
   get overfull(): boolean {
-    return this.dirty.size >= this.limits.snapshotDirtyEntitiesMax
+    return this.dirtyAccounts.size + this.dirtyEntries.size >= this.limits.snapshotDirtyEntitiesMax
+  }
+
+  /** False while an entry's latest version is not in a saved segment yet: it must stay in memory. */
+  isSaved(key: string): boolean {
+    return !this.dirtyEntries.has(key) && !this.savingEntries.has(key)
   }
 
   /** Takes a durable batch's entities and the offset after it; batches come in log order. */
-  changed(entities: ReadonlyArray<Entity>, eventCount: number, nextOffset: number): void {
-    for (const entity of entities) this.dirty.set(entityKey(entity), entity)
-    this.committedOffset = nextOffset
-    this.eventsSinceSave += eventCount
-    if (this.eventsSinceSave >= this.limits.snapshotEveryEvents) this.save()
+  changed(batch: ShardBatch): void {
+    for (const entity of batch.changed) {
+      if (entity.kind === "account") this.dirtyAccounts.set(accountKeyOf(entity.value), entity.value)
+      else this.dirtyEntries.set(entityKey(entity), entity)
+    }
+    this.committedOffset = batch.nextOffset
+    this.eventsSinceSave += batch.eventCount
+    if (
+      this.eventsSinceSave >= this.limits.snapshotEveryEvents ||
+      this.dirtyEntries.size >= this.limits.recentEntriesMax / 2
+    ) {
+      this.save()
+    }
   }
 
   stop(): void {
     this.stopped = true
-    // clearTimeout and clearInterval clear either kind of timer.
-    clearTimeout(this.timer)
+    this.cancelTimer()
+  }
+
+  private onInterval(): void {
+    if (this.stopped) return
+    this.cancelTimer = this.clock.after(this.limits.snapshotIntervalMs, () => this.onInterval())
+    if (this.dirtyAccounts.size + this.dirtyEntries.size > 0) this.save()
+  }
+
+  private baseDue(): boolean {
+    return this.baseSegment === undefined || this.accountBytesSinceBase > 2 * Math.max(this.baseAccountBytes, 64 * 1024)
   }
 
   private save(): void {
     if (this.saving || this.stopped) return
     this.saving = true
-    const saved = this.dirty
-    this.savingCount = saved.size
-    this.dirty = new Map()
+    if (!this.baseDue()) {
+      this.write(false, [...this.dirtyAccounts.values()])
+      return
+    }
+    // Every account as of a flush boundary: versions applied now are durable once the sealed flush is.
+    this.hooks.seal()
+    const accounts = [...this.ledger.accounts.values()]
+    this.hooks.afterQueued((durable) => {
+      if (durable && !this.stopped) this.write(true, accounts)
+      else this.saving = false
+    })
+  }
+
+  private write(base: boolean, accounts: ReadonlyArray<Account>): void {
+    const entries = this.dirtyEntries
+    this.savingEntries = entries
+    this.savingAccounts = this.dirtyAccounts.size
+    const accountsSaved = this.dirtyAccounts
+    this.dirtyEntries = new Map()
+    this.dirtyAccounts = new Map()
     this.eventsSinceSave = 0
-    const checkpoint = { shard: this.shard, epoch: this.incarnation.epoch, nextOffset: this.committedOffset }
-    Effect.runCallback(this.store.save(checkpoint, [...saved.values()]), {
+    const segment = segmentId(this.start.epoch, ++this.sequence)
+    const final = [...entries.values()].filter((entry) => !isLive(entry))
+    const built = buildSegment({ accounts, entries: final, live: this.hooks.live() }, this.store.partBytesMax)
+    const checkpoint = {
+      shard: this.shard,
+      epoch: this.start.epoch,
+      nextOffset: this.committedOffset,
+      segment,
+      base: base ? segment : (this.baseSegment as number),
+    }
+    const savedAtMs = this.clock.nowMs()
+    Effect.runCallback(
+      this.store.save(
+        checkpoint,
+        savedAtMs,
+        built.parts.map((part) => part.part),
+      ),
+      {
+        onExit: (exit) => {
+          this.saving = false
+          this.savingAccounts = 0
+          if (Exit.isFailure(exit)) return this.failed(exit.cause, entries, accountsSaved)
+          const holdsCredits = final.some((entry) => entry.kind === "credit")
+          this.saved(checkpoint, savedAtMs, built, base, holdsCredits)
+        },
+      },
+    )
+  }
+
+  private saved(
+    checkpoint: { readonly segment: number; readonly nextOffset: number },
+    savedAtMs: number,
+    built: BuiltSegment,
+    base: boolean,
+    holdsCredits: boolean,
+  ): void {
+    this.savingEntries = new Map()
+    this.partWrites += built.parts.length
+    this.segmentsSaved++
+    const slot = this.index.registerSegment(checkpoint.segment, savedAtMs)
+    for (const { part, fingerprints } of built.parts) {
+      for (const fingerprint of fingerprints) this.index.add(fingerprint, slot, part.part)
+    }
+    const parts = built.parts.map(({ part }) => ({ tenantId: part.tenantId, part: part.part }))
+    this.segments.push({ segment: checkpoint.segment, savedAtMs, holdsCredits, parts })
+    if (base) {
+      this.baseSegment = checkpoint.segment
+      this.baseAccountBytes = built.accountBytes
+      this.accountBytesSinceBase = 0
+    } else {
+      this.accountBytesSinceBase += built.accountBytes
+    }
+    this.savedOffsets.push({ savedAtMs, nextOffset: checkpoint.nextOffset })
+    this.hooks.onSaved()
+    this.discardJournal(savedAtMs)
+    this.deleteExpiredSegments()
+  }
+
+  private failed(cause: Cause.Cause<unknown>, entries: Map<string, Entry>, accounts: Map<string, Account>): void {
+    for (const [key, entry] of entries) if (!this.dirtyEntries.has(key)) this.dirtyEntries.set(key, entry)
+    for (const [key, account] of accounts) if (!this.dirtyAccounts.has(key)) this.dirtyAccounts.set(key, account)
+    this.savingEntries = new Map()
+    const error = Cause.squash(cause)
+    if (error instanceof SnapshotFenced) {
+      this.hooks.onFenced()
+      return
+    }
+    Effect.runFork(
+      Effect.logWarning("snapshot save failed; will retry").pipe(
+        Effect.annotateLogs({ shard: this.shard, cause: String(error), unsavedEntities: this.unsaved }),
+      ),
+    )
+  }
+
+  /** The journal before the newest save older than the retention is covered and no longer kept. */
+  private discardJournal(nowMs: number): void {
+    let covered: number | undefined
+    while (
+      this.savedOffsets.length > 0 &&
+      (this.savedOffsets[0]?.savedAtMs ?? 0) + this.limits.journalRetentionMs <= nowMs
+    ) {
+      covered = this.savedOffsets.shift()?.nextOffset
+    }
+    if (covered !== undefined) this.hooks.discardJournalBefore(covered)
+  }
+
+  /**
+   * A segment older than the base holds no account a recovery reads; once its entries' windows
+   * have passed too, nothing needs it.
+   */
+  private deleteExpiredSegments(): void {
+    const nowMs = this.clock.nowMs()
+    const { policy } = this.limits
+    const expired = this.segments.filter(
+      (segment) =>
+        this.baseSegment !== undefined &&
+        segment.segment < this.baseSegment &&
+        segment.savedAtMs + (segment.holdsCredits ? creditRetentionMs(policy) : policy.idempotencyRetentionMs) <= nowMs,
+    )
+    if (expired.length === 0) return
+    for (const segment of expired) {
+      this.index.dropSegment(segment.segment)
+      this.segments.splice(this.segments.indexOf(segment), 1)
+    }
+    Effect.runCallback(this.store.deleteSegments(this.shard, expired), {
       onExit: (exit) => {
-        this.saving = false
-        this.savingCount = 0
-        if (Exit.isSuccess(exit)) return
-        for (const [key, entity] of saved) if (!this.dirty.has(key)) this.dirty.set(key, entity)
-        const error = Cause.squash(exit.cause)
-        if (error instanceof SnapshotFenced) {
-          this.onFenced()
-          return
+        if (Exit.isFailure(exit)) {
+          // Left in the store: harmless (expired entries are treated as absent) until a later save retries.
+          this.segments.unshift(...expired)
         }
-        Effect.runFork(
-          Effect.logWarning("snapshot save failed; will retry").pipe(
-            Effect.annotateLogs({ shard: this.shard, cause: String(error), unsavedEntities: this.dirty.size }),
-          ),
-        )
       },
     })
   }

@@ -1,9 +1,11 @@
 /**
- * Commands: what a caller asks of the ledger, in the imperative. They arrive validated (ids,
- * currencies and amounts were checked at the edge) and carry the metadata their events inherit.
+ * Commands: what a caller (or the runtime, carrying out a side effect) asks of the ledger, in the
+ * imperative. They arrive validated (ids, currencies and amounts were checked at the edge) and carry
+ * the metadata their events inherit; `timestampMs` is the only clock the domain sees.
  */
 import type { DeclineReason } from "./events.ts"
 import type { AccountId, DepositId, PaymentId, TenantId } from "./ids.ts"
+import { creditKey, depositKey, paymentKey } from "./ledger.ts"
 import type { Currency } from "./money.ts"
 
 interface CommandMeta {
@@ -28,8 +30,9 @@ export interface Deposit extends CommandMeta {
 }
 
 /**
- * A transfer as its debtor shard sees it. `creditorLocal` says the creditor lives in the same
- * shard, so debit and credit can be one atomic record; otherwise the credit is a saga step.
+ * A transfer as its debtor shard sees it. `creditorLocal` says this node holds the creditor's shard
+ * and serves it, so debit and credit commit in one journal transaction (one record per shard);
+ * otherwise the credit is delivered to the creditor's shard as a saga step after the debit commits.
  */
 export interface Transfer extends CommandMeta {
   readonly _tag: "Transfer"
@@ -49,6 +52,8 @@ export interface ApplyCredit extends CommandMeta {
   readonly to: AccountId
   readonly amountMinor: bigint
   readonly currency: Currency
+  /** When the debtor created the payment: a delivery of a payment past its window is refused, not applied. */
+  readonly paymentCreatedAtMs: number
 }
 
 /** Saga completion on the debtor's shard after the credit was applied. */
@@ -58,7 +63,7 @@ export interface SettleTransfer extends CommandMeta {
   readonly from: AccountId
 }
 
-/** Saga compensation on the debtor's shard when the credit cannot be applied. */
+/** Saga compensation on the debtor's shard when the creditor refused the credit. */
 export interface ReverseTransfer extends CommandMeta {
   readonly _tag: "ReverseTransfer"
   readonly paymentId: PaymentId
@@ -66,9 +71,25 @@ export interface ReverseTransfer extends CommandMeta {
   readonly reason: DeclineReason
 }
 
-export type Command = OpenAccount | Deposit | Transfer | ApplyCredit | SettleTransfer | ReverseTransfer
+/** Saga timer on the debtor's shard: if the payment is still pending, deliver its credit again. */
+export interface RedeliverCredit extends CommandMeta {
+  readonly _tag: "RedeliverCredit"
+  readonly paymentId: PaymentId
+  readonly from: AccountId
+  /** 1 for the first redelivery; the delay before the next one grows with it. */
+  readonly attempt: number
+}
 
-/** The account whose actor (mailbox, ordering) a command belongs to. */
+export type Command =
+  | OpenAccount
+  | Deposit
+  | Transfer
+  | ApplyCredit
+  | SettleTransfer
+  | ReverseTransfer
+  | RedeliverCredit
+
+/** The account whose actor (shard, ordering) a command belongs to. */
 export const commandAccount = (command: Command): AccountId => {
   switch (command._tag) {
     case "OpenAccount":
@@ -77,8 +98,29 @@ export const commandAccount = (command: Command): AccountId => {
     case "Transfer":
     case "SettleTransfer":
     case "ReverseTransfer":
+    case "RedeliverCredit":
       return command.from
     case "ApplyCredit":
       return command.to
+  }
+}
+
+/**
+ * The key of the entry `decide` reads for a command: its idempotency record (a payment, deposit or
+ * received credit). The runtime makes sure that entry is in memory, if it exists, before deciding.
+ */
+export const entryKeyRead = (command: Command): string | undefined => {
+  switch (command._tag) {
+    case "OpenAccount":
+      return undefined
+    case "Deposit":
+      return depositKey(command.tenantId, command.accountId, command.depositId)
+    case "Transfer":
+    case "SettleTransfer":
+    case "ReverseTransfer":
+    case "RedeliverCredit":
+      return paymentKey(command.tenantId, command.from, command.paymentId)
+    case "ApplyCredit":
+      return creditKey(command.tenantId, command.to, command.from, command.paymentId)
   }
 }

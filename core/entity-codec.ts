@@ -37,6 +37,7 @@ const DepositSchema = Schema.Struct({
   depositId: DepositId,
   amountMinor: Minor,
   currency: CurrencyCode,
+  createdAtMs: Schema.Number,
 })
 const CreditSchema = Schema.Struct({
   tenantId: TenantId,
@@ -44,6 +45,9 @@ const CreditSchema = Schema.Struct({
   from: AccountId,
   to: AccountId,
   amountMinor: Minor,
+  outcome: Schema.Literals(["applied", "refused"]),
+  reason: Schema.NullOr(DeclineReason),
+  createdAtMs: Schema.Number,
 })
 
 const EntitySchema = Schema.Union([
@@ -94,12 +98,12 @@ const encodedValue = (entity: Entity): (typeof EntitySchema.Encoded)["value"] =>
       return { tenantId, paymentId, from, to, amountMinor: String(amountMinor), currency, status, reason, createdAtMs }
     }
     case "deposit": {
-      const { tenantId, accountId, depositId, amountMinor, currency } = entity.value
-      return { tenantId, accountId, depositId, amountMinor: String(amountMinor), currency }
+      const { tenantId, accountId, depositId, amountMinor, currency, createdAtMs } = entity.value
+      return { tenantId, accountId, depositId, amountMinor: String(amountMinor), currency, createdAtMs }
     }
     case "credit": {
-      const { tenantId, paymentId, from, to, amountMinor } = entity.value
-      return { tenantId, paymentId, from, to, amountMinor: String(amountMinor) }
+      const { tenantId, paymentId, from, to, amountMinor, outcome, reason, createdAtMs } = entity.value
+      return { tenantId, paymentId, from, to, amountMinor: String(amountMinor), outcome, reason, createdAtMs }
     }
   }
 }

@@ -12,8 +12,11 @@ export const eventSchemaVersion = 1
 const CurrencyCode = Schema.String as unknown as Schema.Codec<Currency, string>
 const Minor = Schema.BigIntFromString
 
-/** Why a transfer that was a valid request was not paid. */
-export const DeclineReason = Schema.Literals(["INSUFFICIENT_FUNDS", "UNKNOWN_ACCOUNT", "CURRENCY_MISMATCH"])
+/**
+ * Why a transfer that was a valid request was not paid. EXPIRED: its credit could not be delivered
+ * to the creditor's shard within the idempotency window, so it was refused there and reversed.
+ */
+export const DeclineReason = Schema.Literals(["INSUFFICIENT_FUNDS", "UNKNOWN_ACCOUNT", "CURRENCY_MISMATCH", "EXPIRED"])
 export type DeclineReason = typeof DeclineReason.Type
 
 const envelope = {
@@ -23,7 +26,10 @@ const envelope = {
   /** The payment (or deposit) the event belongs to; null for account lifecycle events. */
   paymentId: Schema.NullOr(Schema.String),
   correlationId: Schema.String,
-  /** Position of this event among its account's events, from 1, without gaps. */
+  /**
+   * Position of this event among its account's events, from 1, without gaps; 0 for an event about a
+   * delivery that does not change the account (CreditRefused).
+   */
   sequence: Schema.Number,
   timestampMs: Schema.Number,
 }
@@ -65,6 +71,20 @@ export const TransferCredited = Schema.TaggedStruct("TransferCredited", {
   from: AccountId,
   amountMinor: Minor,
   currency: CurrencyCode,
+  /**
+   * True when the credit arrived as a saga delivery: its record is kept to deduplicate redeliveries.
+   * False when it was committed with its debit in one journal transaction, which nothing redelivers.
+   */
+  delivered: Schema.Boolean,
+})
+
+/** The creditor's shard refused a delivered credit (no such account, another currency, too late); recorded so a redelivery is refused again. */
+export const CreditRefused = Schema.TaggedStruct("CreditRefused", {
+  ...envelope,
+  from: AccountId,
+  amountMinor: Minor,
+  currency: CurrencyCode,
+  reason: DeclineReason,
 })
 
 /** Completion of a cross-shard transfer on the debtor once the creditor's shard has applied it. */
@@ -82,6 +102,7 @@ export const Event = Schema.Union([
   TransferDebited,
   TransferDeclined,
   TransferCredited,
+  CreditRefused,
   TransferSettled,
   TransferReversed,
 ])
@@ -93,6 +114,7 @@ export type FundsDeposited = typeof FundsDeposited.Type
 export type TransferDebited = typeof TransferDebited.Type
 export type TransferDeclined = typeof TransferDeclined.Type
 export type TransferCredited = typeof TransferCredited.Type
+export type CreditRefused = typeof CreditRefused.Type
 export type TransferSettled = typeof TransferSettled.Type
 export type TransferReversed = typeof TransferReversed.Type
 
@@ -133,8 +155,12 @@ const encodedEvent = (event: Event): EventEncoded => {
       return { _tag: event._tag, ...head, to, amountMinor: String(amountMinor), currency, reason }
     }
     case "TransferCredited": {
-      const { from, amountMinor, currency } = event
-      return { _tag: event._tag, ...head, from, amountMinor: String(amountMinor), currency }
+      const { from, amountMinor, currency, delivered } = event
+      return { _tag: event._tag, ...head, from, amountMinor: String(amountMinor), currency, delivered }
+    }
+    case "CreditRefused": {
+      const { from, amountMinor, currency, reason } = event
+      return { _tag: event._tag, ...head, from, amountMinor: String(amountMinor), currency, reason }
     }
     case "TransferSettled":
       return { _tag: event._tag, ...head }

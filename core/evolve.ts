@@ -1,21 +1,34 @@
 /**
  * `evolve`: the pure function from (state, event) to the new versions of the entities the event
  * touches. It cannot fail on a valid journal: it runs in recovery too, so an event that does not
- * fit the state is a corrupt journal and is asserted, never tolerated.
+ * fit the state is a corrupt journal (or a bug) and is asserted, never tolerated. Recovery replays
+ * from exactly the state a snapshot saved, so the same assertions hold there as live.
  */
-import type { Event } from "./events.ts"
-import type { Account, Entity, Ledger, LedgerView, Payment } from "./ledger.ts"
-
-const assert: (condition: boolean, message: string) => asserts condition = (condition, message) => {
-  if (!condition) throw new Error(`assertion: ${message}`)
-}
+import type { CreditRefused, Event, TransferCredited } from "./events.ts"
+import { checkEntity, invariant } from "./invariants.ts"
+import type { Account, Credit, Entity, Ledger, LedgerView, Payment } from "./ledger.ts"
 
 const existingAccount = (view: LedgerView, event: Event): Account => {
   const account = view.account(event.tenantId, event.accountId)
-  assert(account !== undefined, `${event._tag} for unknown account ${event.accountId}`)
-  assert(event.sequence === account.sequence + 1, `${event._tag} out of sequence for ${event.accountId}`)
+  invariant(account !== undefined, `${event._tag} for unknown account ${event.accountId}`)
+  invariant(event.sequence === account.sequence + 1, `${event._tag} out of sequence for ${event.accountId}`)
   return account
 }
+
+const creditRecord = (
+  event: TransferCredited | CreditRefused,
+  outcome: Credit["outcome"],
+  reason: Credit["reason"],
+): Credit => ({
+  tenantId: event.tenantId,
+  paymentId: event.paymentId as Payment["paymentId"],
+  from: event.from,
+  to: event.accountId,
+  amountMinor: event.amountMinor,
+  outcome,
+  reason,
+  createdAtMs: event.timestampMs,
+})
 
 const withBalance = (account: Account, balanceMinor: bigint, sequence: number): Account => ({
   ...account,
@@ -23,24 +36,20 @@ const withBalance = (account: Account, balanceMinor: bigint, sequence: number): 
   sequence,
 })
 
-/**
- * The payment a saga end refers to. During recovery a snapshot may already hold the payment's
- * later version (entities are saved before their account), so the status is checked against the
- * outcome, not required to be pending: settling a reversed payment, or the reverse, is corruption.
- */
-const sagaPayment = (view: LedgerView, event: Event, outcome: "settled" | "declined"): Payment => {
-  assert(event.paymentId !== null, `${event._tag} without payment id`)
+/** The pending payment a saga end refers to; settling a reversed payment, or the reverse, is corruption. */
+const pendingPayment = (view: LedgerView, event: Event): Payment => {
+  invariant(event.paymentId !== null, `${event._tag} without payment id`)
   const payment = view.payment(event.tenantId, event.accountId, event.paymentId as Payment["paymentId"])
-  assert(payment !== undefined, `${event._tag} for unknown payment ${event.paymentId}`)
-  assert(payment.status === "pending" || payment.status === outcome, `${event._tag} for ${payment.status} payment`)
+  invariant(payment !== undefined, `${event._tag} for unknown payment ${event.paymentId}`)
+  invariant(payment.status === "pending", `${event._tag} for ${payment.status} payment`)
   return payment
 }
 
-export const evolve = (view: LedgerView, event: Event): ReadonlyArray<Entity> => {
+const versionsAfter = (view: LedgerView, event: Event): ReadonlyArray<Entity> => {
   switch (event._tag) {
     case "AccountOpened": {
-      assert(view.account(event.tenantId, event.accountId) === undefined, `account ${event.accountId} opened twice`)
-      assert(event.sequence === 1, "AccountOpened must be the first event of its account")
+      invariant(view.account(event.tenantId, event.accountId) === undefined, `account ${event.accountId} opened twice`)
+      invariant(event.sequence === 1, "AccountOpened must be the first event of its account")
       const account: Account = {
         tenantId: event.tenantId,
         accountId: event.accountId,
@@ -54,7 +63,7 @@ export const evolve = (view: LedgerView, event: Event): ReadonlyArray<Entity> =>
     }
     case "FundsDeposited": {
       const account = existingAccount(view, event)
-      assert(event.amountMinor > 0n, "deposit amount must be positive")
+      invariant(event.amountMinor > 0n, "deposit amount must be positive")
       const depositId = event.paymentId as string
       return [
         { kind: "account", value: withBalance(account, account.balanceMinor + event.amountMinor, event.sequence) },
@@ -66,6 +75,7 @@ export const evolve = (view: LedgerView, event: Event): ReadonlyArray<Entity> =>
             depositId: depositId as never,
             amountMinor: event.amountMinor,
             currency: event.currency,
+            createdAtMs: event.timestampMs,
           },
         },
       ]
@@ -73,8 +83,8 @@ export const evolve = (view: LedgerView, event: Event): ReadonlyArray<Entity> =>
     case "TransferDebited": {
       const account = existingAccount(view, event)
       const balanceMinor = account.balanceMinor - event.amountMinor
-      assert(event.amountMinor > 0n, "transfer amount must be positive")
-      assert(balanceMinor >= account.floorMinor, `debit takes ${event.accountId} below its floor`)
+      invariant(event.amountMinor > 0n, "transfer amount must be positive")
+      invariant(balanceMinor >= account.floorMinor, `debit takes ${event.accountId} below its floor`)
       const payment: Payment = {
         tenantId: event.tenantId,
         paymentId: event.paymentId as Payment["paymentId"],
@@ -111,28 +121,28 @@ export const evolve = (view: LedgerView, event: Event): ReadonlyArray<Entity> =>
     }
     case "TransferCredited": {
       const account = existingAccount(view, event)
+      invariant(event.amountMinor > 0n, "credit amount must be positive")
+      const credited = {
+        kind: "account" as const,
+        value: withBalance(account, account.balanceMinor + event.amountMinor, event.sequence),
+      }
+      // A credit committed with its debit is never redelivered, so it needs no record.
+      if (!event.delivered) return [credited]
       const paymentId = event.paymentId as Payment["paymentId"]
-      // A credit already present is the snapshot being ahead of its account during recovery;
-      // live, `decide` never credits twice, so a present credit must be this very credit.
-      const present = view.credit(event.tenantId, event.accountId, event.from, paymentId)
-      assert(present === undefined || present.amountMinor === event.amountMinor, `conflicting credit ${paymentId}`)
-      return [
-        { kind: "account", value: withBalance(account, account.balanceMinor + event.amountMinor, event.sequence) },
-        {
-          kind: "credit",
-          value: {
-            tenantId: event.tenantId,
-            paymentId,
-            from: event.from,
-            to: event.accountId,
-            amountMinor: event.amountMinor,
-          },
-        },
-      ]
+      // `decide` never applies a delivered credit twice; one on record here would be money created.
+      invariant(
+        view.credit(event.tenantId, event.accountId, event.from, paymentId) === undefined,
+        `credit ${paymentId} applied twice`,
+      )
+      return [credited, { kind: "credit", value: creditRecord(event, "applied", null) }]
+    }
+    case "CreditRefused": {
+      invariant(event.sequence === 0, "CreditRefused does not change the account")
+      return [{ kind: "credit", value: creditRecord(event, "refused", event.reason) }]
     }
     case "TransferSettled": {
       const account = existingAccount(view, event)
-      const payment = sagaPayment(view, event, "settled")
+      const payment = pendingPayment(view, event)
       return [
         { kind: "account", value: withBalance(account, account.balanceMinor, event.sequence) },
         { kind: "payment", value: { ...payment, status: "settled" } },
@@ -140,7 +150,7 @@ export const evolve = (view: LedgerView, event: Event): ReadonlyArray<Entity> =>
     }
     case "TransferReversed": {
       const account = existingAccount(view, event)
-      const payment = sagaPayment(view, event, "declined")
+      const payment = pendingPayment(view, event)
       return [
         { kind: "account", value: withBalance(account, account.balanceMinor + payment.amountMinor, event.sequence) },
         { kind: "payment", value: { ...payment, status: "declined", reason: event.reason } },
@@ -151,6 +161,12 @@ export const evolve = (view: LedgerView, event: Event): ReadonlyArray<Entity> =>
       return _exhaustive
     }
   }
+}
+
+export const evolve = (view: LedgerView, event: Event): ReadonlyArray<Entity> => {
+  const versions = versionsAfter(view, event)
+  for (const version of versions) checkEntity(version)
+  return versions
 }
 
 /** Applies events in order to a ledger and returns every entity version they produced. */

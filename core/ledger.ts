@@ -1,7 +1,8 @@
 /**
- * The ledger's state: accounts and the entries that make commands idempotent (payments by their
+ * The ledger's state: accounts, and the entries that make commands idempotent (payments by their
  * debtor, deposits, credits received). Entities are immutable values; `Ledger` holds the current
- * version of each, keyed across tenants, and is what one shard keeps in memory.
+ * version of each that one shard keeps in memory. Which entries stay in memory is the runtime's
+ * choice (a bounded recent set); `decide` and `evolve` only read through `LedgerView`.
  */
 import type { DeclineReason } from "./events.ts"
 import {
@@ -48,29 +49,40 @@ export interface Deposit {
   readonly depositId: DepositId
   readonly amountMinor: bigint
   readonly currency: Currency
+  readonly createdAtMs: number
 }
 
-/** A credit received by `to` for payment `paymentId` of `from`; its key deduplicates deliveries. */
+/**
+ * What the creditor's shard did with a delivered credit of payment `paymentId` of `from`: applied
+ * it, or refused it (with the reason). Its key deduplicates redeliveries, so a credit is applied at
+ * most once and a refused one is never applied later.
+ */
 export interface Credit {
   readonly tenantId: TenantId
   readonly paymentId: PaymentId
   readonly from: AccountId
   readonly to: AccountId
   readonly amountMinor: bigint
+  readonly outcome: "applied" | "refused"
+  readonly reason: DeclineReason | null
+  readonly createdAtMs: number
 }
 
-export type Entity =
-  | { readonly kind: "account"; readonly value: Account }
+export type Entry =
   | { readonly kind: "payment"; readonly value: Payment }
   | { readonly kind: "deposit"; readonly value: Deposit }
   | { readonly kind: "credit"; readonly value: Credit }
 
+export type Entity = { readonly kind: "account"; readonly value: Account } | Entry
+
 export const paymentKey = (tenantId: TenantId, from: AccountId, paymentId: PaymentId): string =>
-  entryKey(tenantId, from, paymentId)
+  `p\u0000${entryKey(tenantId, from, paymentId)}`
 export const depositKey = (tenantId: TenantId, accountId: AccountId, depositId: DepositId): string =>
-  entryKey(tenantId, accountId, depositId)
+  `d\u0000${entryKey(tenantId, accountId, depositId)}`
 export const creditKey = (tenantId: TenantId, to: AccountId, from: AccountId, paymentId: PaymentId): string =>
-  entryKey(tenantId, to, `${lengthPrefixed(from)}\u0000${paymentId}`)
+  `c\u0000${entryKey(tenantId, to, `${lengthPrefixed(from)}\u0000${paymentId}`)}`
+
+export const accountKeyOf = (account: Account): string => accountKey(account.tenantId, account.accountId)
 
 /** The key under which an entity is stored, unique across kinds. */
 export const entityKey = (entity: Entity): string => {
@@ -78,13 +90,19 @@ export const entityKey = (entity: Entity): string => {
     case "account":
       return `a\u0000${accountKey(entity.value.tenantId, entity.value.accountId)}`
     case "payment":
-      return `p\u0000${paymentKey(entity.value.tenantId, entity.value.from, entity.value.paymentId)}`
+      return paymentKey(entity.value.tenantId, entity.value.from, entity.value.paymentId)
     case "deposit":
-      return `d\u0000${depositKey(entity.value.tenantId, entity.value.accountId, entity.value.depositId)}`
+      return depositKey(entity.value.tenantId, entity.value.accountId, entity.value.depositId)
     case "credit":
-      return `c\u0000${creditKey(entity.value.tenantId, entity.value.to, entity.value.from, entity.value.paymentId)}`
+      return creditKey(entity.value.tenantId, entity.value.to, entity.value.from, entity.value.paymentId)
   }
 }
+
+/**
+ * A live entry is one whose story is not over: a cross-shard payment still pending. Live entries
+ * are never evicted from memory and every snapshot saves them whole, so recovery has them at once.
+ */
+export const isLive = (entry: Entry): boolean => entry.kind === "payment" && entry.value.status === "pending"
 
 /** Read access to a ledger, all that `decide` and `evolve` need. */
 export interface LedgerView {
@@ -94,56 +112,36 @@ export interface LedgerView {
   credit(tenantId: TenantId, to: AccountId, from: AccountId, paymentId: PaymentId): Credit | undefined
 }
 
-/** The in-memory ledger of one shard. */
+/** The in-memory ledger of one shard: every account, and the entries the runtime keeps. */
 export class Ledger implements LedgerView {
   readonly accounts = new Map<string, Account>()
-  readonly payments = new Map<string, Payment>()
-  readonly deposits = new Map<string, Deposit>()
-  readonly credits = new Map<string, Credit>()
+  /** Entries by `entityKey`; insertion order is the order they were last created, which eviction follows. */
+  readonly entries = new Map<string, Entry>()
 
   account(tenantId: TenantId, accountId: AccountId): Account | undefined {
     return this.accounts.get(accountKey(tenantId, accountId))
   }
   payment(tenantId: TenantId, from: AccountId, paymentId: PaymentId): Payment | undefined {
-    return this.payments.get(paymentKey(tenantId, from, paymentId))
+    return this.entries.get(paymentKey(tenantId, from, paymentId))?.value as Payment | undefined
   }
   deposit(tenantId: TenantId, accountId: AccountId, depositId: DepositId): Deposit | undefined {
-    return this.deposits.get(depositKey(tenantId, accountId, depositId))
+    return this.entries.get(depositKey(tenantId, accountId, depositId))?.value as Deposit | undefined
   }
   credit(tenantId: TenantId, to: AccountId, from: AccountId, paymentId: PaymentId): Credit | undefined {
-    return this.credits.get(creditKey(tenantId, to, from, paymentId))
+    return this.entries.get(creditKey(tenantId, to, from, paymentId))?.value as Credit | undefined
   }
 
-  /** Stores the new version of an entity (from `evolve`, or from a snapshot). */
+  /** Stores the new version of an entity (from `evolve`, a snapshot, or a lookup in the durable store). */
   put(entity: Entity): void {
-    switch (entity.kind) {
-      case "account": {
-        const value = entity.value
-        this.accounts.set(accountKey(value.tenantId, value.accountId), value)
-        return
-      }
-      case "payment": {
-        const value = entity.value
-        this.payments.set(paymentKey(value.tenantId, value.from, value.paymentId), value)
-        return
-      }
-      case "deposit": {
-        const value = entity.value
-        this.deposits.set(depositKey(value.tenantId, value.accountId, value.depositId), value)
-        return
-      }
-      case "credit": {
-        const value = entity.value
-        this.credits.set(creditKey(value.tenantId, value.to, value.from, value.paymentId), value)
-        return
-      }
+    if (entity.kind === "account") {
+      this.accounts.set(accountKey(entity.value.tenantId, entity.value.accountId), entity.value)
+      return
     }
+    this.entries.set(entityKey(entity), entity)
   }
 
   *entities(): Iterable<Entity> {
     for (const value of this.accounts.values()) yield { kind: "account", value }
-    for (const value of this.payments.values()) yield { kind: "payment", value }
-    for (const value of this.deposits.values()) yield { kind: "deposit", value }
-    for (const value of this.credits.values()) yield { kind: "credit", value }
+    yield* this.entries.values()
   }
 }

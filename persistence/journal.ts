@@ -1,9 +1,12 @@
 /**
- * The Journal port: an append-only log per shard of journal records (one accepted command each).
- * A shard has one writer at a time; opening a writer fences every earlier writer of that shard,
- * so a stale owner can never get an append acknowledged after a new owner has started.
+ * The Journal port: an append-only log per shard of journal records (one accepted command's events
+ * on that shard each). A writer holds a set of shards and appends to several of them in one atomic
+ * unit (one LMDB transaction, one Kafka transaction), which is how a node commits a transfer's debit
+ * and credit together when it owns both shards, and how one flush serves every shard at once.
+ * Opening a writer fences every earlier writer of its shards, so a stale owner can never get an
+ * append acknowledged after a new owner has started.
  */
-import { Context, type Effect, Schema, type Scope } from "effect"
+import { Context, Effect, Schema, type Scope } from "effect"
 import type { JournalRecord } from "../core/events.ts"
 
 /**
@@ -28,27 +31,44 @@ export interface JournalEntry {
   readonly record: JournalRecord
 }
 
-export interface ShardWriter {
+/** Records for one shard within an atomic append. */
+export interface ShardRecords {
   readonly shard: number
+  readonly records: ReadonlyArray<JournalRecord>
+}
+
+export interface JournalWriter {
+  /** The shards this writer owns, ascending. */
+  readonly shards: ReadonlyArray<number>
   /**
-   * How many appends may be in flight at once (absent: one). A writer that takes more than one
-   * must apply them in call order and never make an append durable once an earlier one failed.
+   * How many appends may be in flight at once. A writer that takes more than one applies them in
+   * call order and never makes an append durable once an earlier one failed.
    */
-  readonly appendsInFlightMax?: number
+  readonly appendsInFlightMax: number
   /**
-   * Appends the records of one group commit, in order, all or nothing, and returns the offset
-   * a replay must start from to read whatever is appended after them.
+   * Appends the records of several shards (each at most once, all owned), all or nothing, and
+   * returns for each element of `batch` the offset a replay of that shard must start from to read
+   * whatever is appended after it.
    */
+  readonly appendShards: (
+    batch: ReadonlyArray<ShardRecords>,
+  ) => Effect.Effect<ReadonlyArray<number>, JournalUnavailable | JournalFenced>
+  /** `appendShards` for a writer of one shard: the records of one group commit, in order. */
   readonly append: (
     records: ReadonlyArray<JournalRecord>,
   ) => Effect.Effect<{ readonly nextOffset: number }, JournalUnavailable | JournalFenced>
 }
 
+/** A writer of one shard (what `openWriter(shard)` gives). */
+export type ShardWriter = JournalWriter
+
 export class Journal extends Context.Service<
   Journal,
   {
-    /** Opens the only live writer of a shard, fencing earlier ones; closed with the scope. */
-    readonly openWriter: (shard: number) => Effect.Effect<ShardWriter, JournalUnavailable, Scope.Scope>
+    /** Opens the only live writer of a set of shards (or one shard), fencing earlier ones; closed with the scope. */
+    readonly openWriter: (
+      shards: number | ReadonlyArray<number>,
+    ) => Effect.Effect<JournalWriter, JournalUnavailable, Scope.Scope>
     /**
      * Reads a shard's durable records from `fromOffset` to the end as of the call, handing them to
      * `onEntries` in order and in bounded batches; returns the offset after the last one read.
@@ -58,5 +78,29 @@ export class Journal extends Context.Service<
       fromOffset: number,
       onEntries: (entries: ReadonlyArray<JournalEntry>) => void,
     ) => Effect.Effect<{ readonly nextOffset: number }, JournalUnavailable>
+    /**
+     * Lets the journal discard a shard's records before `offset`: a snapshot holds their effects.
+     * The embedded journal deletes them (its disk is bounded by what snapshots have not covered);
+     * the Kafka journal keeps its topic's own retention and discards nothing here.
+     */
+    readonly discardBefore: (shard: number, offset: number) => Effect.Effect<void, JournalUnavailable>
   }
 >()("payments/Journal") {}
+
+/** The shard set of `openWriter`'s argument, ascending and without repeats. */
+export const writerShards = (shards: number | ReadonlyArray<number>): ReadonlyArray<number> =>
+  typeof shards === "number" ? [shards] : [...new Set(shards)].sort((a, b) => a - b)
+
+/**
+ * `append` in terms of `appendShards`, for adapters: only a writer of exactly one shard may use it,
+ * since records name no shard of their own.
+ */
+export const singleShardAppend =
+  (shards: ReadonlyArray<number>, appendShards: JournalWriter["appendShards"]): JournalWriter["append"] =>
+  (records) => {
+    const [shard] = shards
+    if (shards.length !== 1 || shard === undefined) {
+      return Effect.die(new Error(`append(records) needs a writer of one shard; this one holds ${shards.join(",")}`))
+    }
+    return appendShards([{ shard, records }]).pipe(Effect.map(([nextOffset]) => ({ nextOffset: nextOffset ?? 0 })))
+  }

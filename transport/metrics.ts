@@ -5,30 +5,52 @@
  */
 import type { NodeMetrics } from "../actors/processor.ts"
 
-const gauges: ReadonlyArray<{ readonly name: string; readonly help: string; readonly of: keyof NodeMetrics }> = [
-  { name: "payments_shards", help: "Shards this node owns.", of: "shards" },
-  { name: "payments_shards_serving", help: "Owned shards that have recovered and serve.", of: "shardsServing" },
-  { name: "payments_accounts", help: "Accounts held in memory.", of: "accounts" },
-  { name: "payments_journal_records_waiting", help: "Records accepted, not yet durable.", of: "recordsWaiting" },
-  {
-    name: "payments_snapshot_unsaved_entities",
-    help: "Entity versions the snapshot store does not have yet.",
-    of: "snapshotUnsavedEntities",
-  },
-  {
-    name: "payments_payments_pending",
-    help: "Cross-shard payments whose credit is not applied yet.",
-    of: "paymentsPending",
-  },
+interface Metric {
+  readonly name: string
+  readonly help: string
+  readonly of: keyof NodeMetrics
+  readonly type: "gauge" | "counter"
+}
+
+const gauge = (name: string, of: keyof NodeMetrics, help: string): Metric => ({ name, help, of, type: "gauge" })
+const counter = (name: string, of: keyof NodeMetrics, help: string): Metric => ({ name, help, of, type: "counter" })
+
+const metrics: ReadonlyArray<Metric> = [
+  gauge("payments_shards", "shards", "Shards this node owns."),
+  gauge("payments_shards_serving", "shardsServing", "Owned shards that have recovered and serve."),
+  gauge("payments_accounts", "accounts", "Accounts held in memory."),
+  gauge("payments_entries_in_memory", "entriesInMemory", "Payments, deposits and credits held in memory."),
+  gauge("payments_idempotency_keys_indexed", "idempotencyKeysIndexed", "Keys of saved entries within their window."),
+  gauge("payments_idempotency_index_bytes", "idempotencyIndexBytes", "Bytes of the idempotency key index."),
+  gauge("payments_journal_records_waiting", "recordsWaiting", "Records accepted, not yet durable."),
+  gauge(
+    "payments_snapshot_unsaved_entities",
+    "snapshotUnsavedEntities",
+    "Entity versions the snapshot store does not have yet.",
+  ),
+  gauge("payments_payments_pending", "paymentsPending", "Cross-node payments whose saga has not ended."),
+  gauge("payments_timers_pending", "timersPending", "Scheduled side effects waiting on their timers."),
+  counter("payments_journal_commits_total", "journalCommitsTotal", "Journal appends (node flushes) made durable."),
+  counter("payments_journal_records_total", "journalRecordsTotal", "Journal records made durable."),
+  counter("payments_snapshot_part_writes_total", "snapshotPartWritesTotal", "Snapshot segment parts written."),
+  counter("payments_snapshot_segments_total", "snapshotSegmentsTotal", "Snapshot segments saved."),
+  counter("payments_entry_lookups_total", "entryLookupsTotal", "Entries read back from the snapshot store."),
 ]
 
-const line = (name: string, help: string, value: number): string =>
-  `# HELP ${name} ${help}\n# TYPE ${name} gauge\n${name} ${value}\n`
+const line = (name: string, help: string, value: number, type: Metric["type"] = "gauge"): string =>
+  `# HELP ${name} ${help}\n# TYPE ${name} ${type}\n${name} ${value}\n`
 
-export const renderMetrics = (metrics: NodeMetrics): string => {
+export const renderMetrics = (values: NodeMetrics): string => {
   const memory = process.memoryUsage()
+  const cpu = process.cpuUsage()
   return [
-    ...gauges.map((gauge) => line(gauge.name, gauge.help, metrics[gauge.of])),
+    ...metrics.map((metric) => line(metric.name, metric.help, values[metric.of], metric.type)),
+    line(
+      "process_cpu_seconds_total",
+      "CPU time of the node process, user and system, all threads.",
+      (cpu.user + cpu.system) / 1e6,
+      "counter",
+    ),
     line("process_resident_memory_bytes", "Resident memory of the node process.", memory.rss),
     line("nodejs_heap_used_bytes", "V8 heap in use.", memory.heapUsed),
   ].join("")

@@ -1,53 +1,48 @@
 /**
- * SnapshotStore on DynamoDB (aws mode). One table per tenant holds that tenant's entities, keyed
- * by (shard, entityKey); one shards table holds per shard the claimed epoch, the checkpoint
- * (nextOffset, savedEpoch) and which tenants have entities in the shard.
+ * SnapshotStore on DynamoDB (aws mode). One table per tenant holds that tenant's segment parts,
+ * keyed by (shard, part key); one shards table holds per shard the claimed epoch, the checkpoint
+ * (nextOffset, savedEpoch, segment, base) and which tenants have parts in the shard.
  *
- * No transactions (the local server, dynalite, has none): every write is fenced on its own. An
- * entity put succeeds only over an older epoch, or over the same epoch at an offset not newer; the
- * checkpoint moves only while the shard's claimed epoch is the writer's. docs/snapshot-fencing.md
- * argues why that is enough.
+ * Each part is two items: `p#<segment>#<part>` with its sections (accounts, entries, live entries,
+ * fingerprints) and `f#<segment>#<part>` with only its fingerprints and save time, so a claim
+ * reads the fingerprints of every segment in the window without reading their entries. A save is
+ * a few large puts (a part holds up to `partBytesMax` bytes of entities), however many payments it
+ * covers, then the conditional move of the checkpoint. Parts are immutable and their keys carry
+ * the segment id, which is epoch-major, so no two owners ever write the same item; the checkpoint
+ * moves only while the shard's claimed epoch is the writer's. docs/snapshot-fencing.md argues why
+ * that is enough without transactions (the local server, dynalite, has none).
  */
 import {
   type AttributeValue,
+  DeleteItemCommand,
   GetItemCommand,
-  type PutItemInput,
+  PutItemCommand,
   QueryCommand,
   type QueryCommandOutput,
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb"
 import { Effect, Layer } from "effect"
-import { decodeEntity, encodeEntity } from "../../core/entity-codec.ts"
-import { type Entity, entityKey } from "../../core/ledger.ts"
 import {
+  type ClaimedSnapshot,
+  type SegmentFingerprints,
+  type SegmentPart,
   type ShardCheckpoint,
-  type ShardSnapshot,
   SnapshotFenced,
   SnapshotStore,
   type SnapshotUnavailable,
+  type StoredSegment,
 } from "../snapshot-store.ts"
-import {
-  type DynamoDbConfig,
-  makeClient,
-  makeTables,
-  request,
-  requestPlain,
-  requestTimeoutMsDefault,
-  type TableKey,
-} from "./dynamodb-client.ts"
-import { makePutItemClient } from "./put-item-client.ts"
+import { type DynamoDbConfig, makeClient, makeTables, request, requestPlain, type TableKey } from "./dynamodb-client.ts"
 
-/**
- * Entity puts in flight per save. Enough to hide the round trip (a save of thousands of entities
- * takes seconds one by one) while staying well under a table's on-demand burst and the client's
- * socket pool.
- */
-const putsInFlightMax = 16
+/** Bytes of sections per part: an item holds at most 400 KB, and fingerprints and keys come on top. */
+const partBytesMax = 300 * 1024
+/** Part puts (and deletes) in flight per save. */
+const writesInFlightMax = 8
 /** Tenant tables queried at once during a claim. */
 const tenantQueriesInFlightMax = 4
 
 const shardsKey: TableKey = { partitionKey: { name: "shard", type: "N" } }
-const entitiesKey: TableKey = { partitionKey: { name: "shard", type: "N" }, sortKey: { name: "entityKey", type: "S" } }
+const partsKey: TableKey = { partitionKey: { name: "shard", type: "N" }, sortKey: { name: "partKey", type: "S" } }
 
 /** Table names allow [A-Za-z0-9_.-]; configuration already restricts tenant ids to fewer characters. */
 const tableNameSafe = /^[A-Za-z0-9_.-]{3,255}$/
@@ -62,29 +57,27 @@ const readNumber = (item: Record<string, AttributeValue> | undefined, name: stri
   return value
 }
 
-const tenantOf = (entity: Entity): string => entity.value.tenantId
+/** An absent attribute is an empty section: DynamoDB servers differ on empty binary values, so none is written. */
+const readBytes = (item: Record<string, AttributeValue> | undefined, name: string): Uint8Array => {
+  const value = item?.[name]
+  return value !== undefined && "B" in value && value.B !== undefined ? value.B : new Uint8Array(0)
+}
 
-/**
- * The conditional put of one entity, in the wire form and member order the SDK serializes. A newer
- * owner's version is never replaced by an older owner's; within one owner a delayed request of an
- * earlier save (timed out, still in flight) never replaces a later one (docs/snapshot-fencing.md).
- */
-export const entityPutInput = (tableName: string, checkpoint: ShardCheckpoint, entity: Entity): PutItemInput => {
-  const { shard, epoch, nextOffset } = checkpoint
-  return {
-    TableName: tableName,
-    Item: {
-      shard: numberValue(shard),
-      entityKey: { S: entityKey(entity) },
-      entity: { S: encodeEntity(entity) },
-      epoch: numberValue(epoch),
-      savedOffset: numberValue(nextOffset),
-    },
-    ConditionExpression:
-      "attribute_not_exists(#epoch) OR #epoch < :epoch OR (#epoch = :epoch AND #savedOffset <= :offset)",
-    ExpressionAttributeNames: { "#epoch": "epoch", "#savedOffset": "savedOffset" },
-    ExpressionAttributeValues: { ":epoch": numberValue(epoch), ":offset": numberValue(nextOffset) },
+const bytesAttribute = (bytes: Uint8Array): AttributeValue | undefined =>
+  bytes.byteLength === 0 ? undefined : { B: bytes }
+
+/** Sort keys: zero-padded so segments and parts sort numerically. */
+const segmentText = (segment: number): string => String(segment).padStart(16, "0")
+const partKeyOf = (kind: "p" | "f", segment: number, part: number): string =>
+  `${kind}#${segmentText(segment)}#${String(part).padStart(5, "0")}`
+
+const parsePartKey = (key: string): { readonly segment: number; readonly part: number } => {
+  const [, segment, part] = key.split("#")
+  const parsed = { segment: Number(segment), part: Number(part) }
+  if (!Number.isSafeInteger(parsed.segment) || !Number.isSafeInteger(parsed.part)) {
+    throw new Error(`snapshot store: malformed part key ${key}`)
   }
+  return parsed
 }
 
 export const makeDynamoDbSnapshotStore = Effect.fnUntraced(function* (config: DynamoDbConfig) {
@@ -93,16 +86,6 @@ export const makeDynamoDbSnapshotStore = Effect.fnUntraced(function* (config: Dy
     (opened) => Effect.sync(() => opened.destroy()),
   )
   const tables = makeTables(client)
-  // Entity puts, the bulk of a save, bypass the SDK's per-request cost (see put-item-client.ts).
-  const puts = yield* Effect.acquireRelease(
-    Effect.sync(() =>
-      makePutItemClient(client, {
-        requestTimeoutMs: config.requestTimeoutMs ?? requestTimeoutMsDefault,
-        socketsMax: putsInFlightMax,
-      }),
-    ),
-    (opened) => Effect.sync(() => opened.destroy()),
-  )
   const shardsTable = `${config.tablePrefix}-shards`
   /** Tenants known to be listed on each shard's item; one entry per shard, so bounded by the shard count. */
   const listedTenants = new Map<number, Set<string>>()
@@ -149,51 +132,101 @@ export const makeDynamoDbSnapshotStore = Effect.fnUntraced(function* (config: Dy
     return attempt.value.Attributes ?? {}
   })
 
-  const queryTenant = Effect.fnUntraced(function* (shard: number, tenantId: string) {
+  /** Every item of a key range of one tenant's table for a shard, page by page. */
+  const queryRange = Effect.fnUntraced(function* (
+    shard: number,
+    tenantId: string,
+    from: string,
+    to: string,
+    projection: ReadonlyArray<string>,
+  ) {
     const tableName = tenantTable(tenantId)
-    const entities: Array<Entity> = []
+    const items: Array<Record<string, AttributeValue>> = []
     let startKey: Record<string, AttributeValue> | undefined
     do {
       const exclusiveStartKey = startKey
+      const names = Object.fromEntries(projection.map((name, index) => [`#a${index}`, name]))
       const page: QueryCommandOutput = yield* requestPlain(shard, `Query ${tableName}`, (abortSignal) =>
         client.send(
           new QueryCommand({
             TableName: tableName,
-            KeyConditionExpression: "#shard = :shard",
-            ExpressionAttributeNames: { "#shard": "shard" },
-            ExpressionAttributeValues: { ":shard": numberValue(shard) },
+            KeyConditionExpression: "#shard = :shard AND #partKey BETWEEN :from AND :to",
+            ProjectionExpression: Object.keys(names).join(", "),
+            ExpressionAttributeNames: { ...names, "#shard": "shard", "#partKey": "partKey" },
+            ExpressionAttributeValues: { ":shard": numberValue(shard), ":from": { S: from }, ":to": { S: to } },
             ConsistentRead: true,
             ...(exclusiveStartKey === undefined ? {} : { ExclusiveStartKey: exclusiveStartKey }),
           }),
           { abortSignal },
         ),
       )
-      for (const item of page.Items ?? []) entities.push(decodeItem(item, tenantId))
+      items.push(...(page.Items ?? []))
       startKey = page.LastEvaluatedKey
     } while (startKey !== undefined)
-    return entities
+    return items
+  })
+
+  /** One tenant's share of a claim: every part's fingerprints, and the sections the checkpoint needs. */
+  const claimTenant = Effect.fnUntraced(function* (shard: number, tenantId: string, checkpoint: ShardCheckpoint) {
+    const fingerprintItems = yield* queryRange(shard, tenantId, "f#", "f#~", ["partKey", "fingerprints", "savedAtMs"])
+    const parts: Array<SegmentFingerprints> = fingerprintItems.map((item) => {
+      const { segment, part } = parsePartKey(item.partKey?.S ?? "")
+      return {
+        segment,
+        tenantId,
+        part,
+        savedAtMs: readNumber(item, "savedAtMs") ?? 0,
+        fingerprints: readBytes(item, "fingerprints"),
+      }
+    })
+    const sectionItems = yield* queryRange(
+      shard,
+      tenantId,
+      partKeyOf("p", checkpoint.base, 0),
+      partKeyOf("p", checkpoint.segment, 99_999),
+      ["partKey", "accounts", "live"],
+    )
+    const accounts = sectionItems.map((item) => ({ key: item.partKey?.S ?? "", bytes: readBytes(item, "accounts") }))
+    const live = sectionItems
+      .filter((item) => parsePartKey(item.partKey?.S ?? "").segment === checkpoint.segment)
+      .map((item) => readBytes(item, "live"))
+    return { parts, accounts, live }
   })
 
   const claim = Effect.fn("SnapshotStore.claim")(function* (
     shard: number,
     epoch: number,
-  ): Effect.fn.Return<ShardSnapshot | undefined, SnapshotUnavailable | SnapshotFenced> {
+  ): Effect.fn.Return<ClaimedSnapshot | undefined, SnapshotUnavailable | SnapshotFenced> {
     const item = yield* claimShardItem(shard, epoch)
     const tenants = new Set(item.tenants?.SS ?? [])
     listedTenants.set(shard, tenants)
     const nextOffset = readNumber(item, "nextOffset")
     const savedEpoch = readNumber(item, "savedEpoch")
-    if (nextOffset === undefined || savedEpoch === undefined) return undefined
-    const perTenant = yield* Effect.forEach([...tenants], (tenantId) => queryTenant(shard, tenantId), {
+    const segment = readNumber(item, "segment")
+    const base = readNumber(item, "base")
+    if (nextOffset === undefined || savedEpoch === undefined || segment === undefined || base === undefined) {
+      return undefined
+    }
+    const checkpoint: ShardCheckpoint = { shard, epoch: savedEpoch, nextOffset, segment, base }
+    const perTenant = yield* Effect.forEach([...tenants], (tenantId) => claimTenant(shard, tenantId, checkpoint), {
       concurrency: tenantQueriesInFlightMax,
     })
-    return { checkpoint: { shard, epoch: savedEpoch, nextOffset }, entities: perTenant.flat() }
+    // Account sections in segment order across tenants: a later version of an account wins.
+    const accounts = perTenant
+      .flatMap((tenant) => tenant.accounts)
+      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+      .map((section) => section.bytes)
+    return {
+      checkpoint,
+      accounts,
+      live: perTenant.flatMap((tenant) => tenant.live),
+      parts: perTenant.flatMap((tenant) => tenant.parts),
+    }
   })
 
   /**
-   * Refuses a save of an epoch that no longer holds the claim before any entity is written, so a
-   * stale owner that saves after the new owner claimed changes nothing. (One that passed this check
-   * just before the claim may still write entities; docs/snapshot-fencing.md says why that is safe.)
+   * Refuses a save of an epoch that no longer holds the claim before any part is written, so a
+   * stale owner that saves after the new owner claimed changes nothing.
    */
   const checkClaimed = (shard: number, epoch: number) =>
     readClaimedEpoch(shard).pipe(
@@ -202,16 +235,13 @@ export const makeDynamoDbSnapshotStore = Effect.fnUntraced(function* (config: Dy
       ),
     )
 
-  /**
-   * Lists the change set's new tenants on the shard item (their tables first, so a listed table
-   * exists), conditional on the claim; with no new tenant, only checks the claim.
-   */
-  const listTenants = Effect.fnUntraced(function* (checkpoint: ShardCheckpoint, changed: ReadonlyArray<Entity>) {
+  /** Lists the save's new tenants on the shard item (their tables first, so a listed table exists), conditional on the claim. */
+  const listTenants = Effect.fnUntraced(function* (checkpoint: ShardCheckpoint, parts: ReadonlyArray<SegmentPart>) {
     const { shard, epoch } = checkpoint
     const listed = listedTenants.get(shard) ?? new Set<string>()
-    const added = [...new Set(changed.map(tenantOf))].filter((tenantId) => !listed.has(tenantId))
+    const added = [...new Set(parts.map((part) => part.tenantId))].filter((tenantId) => !listed.has(tenantId))
     if (added.length === 0) return yield* checkClaimed(shard, epoch)
-    yield* Effect.forEach(added, (tenantId) => tables.ensure(shard, tenantTable(tenantId), entitiesKey), {
+    yield* Effect.forEach(added, (tenantId) => tables.ensure(shard, tenantTable(tenantId), partsKey), {
       concurrency: tenantQueriesInFlightMax,
       discard: true,
     })
@@ -232,34 +262,67 @@ export const makeDynamoDbSnapshotStore = Effect.fnUntraced(function* (config: Dy
     listedTenants.set(shard, new Set([...listed, ...added]))
   })
 
-  const putEntity = (checkpoint: ShardCheckpoint, entity: Entity) => {
-    const tableName = tenantTable(tenantOf(entity))
-    return puts
-      .put(checkpoint.shard, `PutItem ${tableName}`, entityPutInput(tableName, checkpoint, entity))
-      .pipe(
-        Effect.flatMap((attempt) =>
-          attempt._tag === "Done" ? Effect.void : fenced(checkpoint.shard, checkpoint.epoch),
-        ),
-      )
+  const putItem = (shard: number, tableName: string, item: Record<string, AttributeValue | undefined>) =>
+    requestPlain(shard, `PutItem ${tableName}`, (abortSignal) =>
+      client.send(
+        new PutItemCommand({
+          TableName: tableName,
+          Item: Object.fromEntries(Object.entries(item).filter(([, value]) => value !== undefined)) as Record<
+            string,
+            AttributeValue
+          >,
+        }),
+        { abortSignal },
+      ),
+    )
+
+  /** The part's two items: sections first, then the fingerprints that make a claim see it. */
+  const putPart = (checkpoint: ShardCheckpoint, savedAtMs: number, part: SegmentPart) => {
+    const { shard, segment, epoch } = checkpoint
+    const tableName = tenantTable(part.tenantId)
+    return putItem(shard, tableName, {
+      shard: numberValue(shard),
+      partKey: { S: partKeyOf("p", segment, part.part) },
+      epoch: numberValue(epoch),
+      accounts: bytesAttribute(part.accounts),
+      entries: bytesAttribute(part.entries),
+      live: bytesAttribute(part.live),
+      fingerprints: bytesAttribute(part.fingerprints),
+    }).pipe(
+      Effect.andThen(
+        putItem(shard, tableName, {
+          shard: numberValue(shard),
+          partKey: { S: partKeyOf("f", segment, part.part) },
+          savedAtMs: numberValue(savedAtMs),
+          fingerprints: bytesAttribute(part.fingerprints),
+        }),
+      ),
+    )
   }
 
   const moveCheckpoint = (checkpoint: ShardCheckpoint) => {
-    const { shard, epoch, nextOffset } = checkpoint
+    const { shard, epoch, nextOffset, segment, base } = checkpoint
     return request(shard, "UpdateItem checkpoint", (abortSignal) =>
       client.send(
         new UpdateItemCommand({
           TableName: shardsTable,
           Key: { shard: numberValue(shard) },
-          UpdateExpression: "SET #nextOffset = :offset, #savedEpoch = :epoch",
+          UpdateExpression: "SET #nextOffset = :offset, #savedEpoch = :epoch, #segment = :segment, #base = :base",
           // Owned by this epoch, and never moved back by a delayed request of an earlier save.
-          ConditionExpression:
-            "#claimEpoch = :epoch AND (attribute_not_exists(#nextOffset) OR #savedEpoch < :epoch OR #nextOffset <= :offset)",
+          ConditionExpression: "#claimEpoch = :epoch AND (attribute_not_exists(#segment) OR #segment < :segment)",
           ExpressionAttributeNames: {
             "#claimEpoch": "claimEpoch",
             "#nextOffset": "nextOffset",
             "#savedEpoch": "savedEpoch",
+            "#segment": "segment",
+            "#base": "base",
           },
-          ExpressionAttributeValues: { ":epoch": numberValue(epoch), ":offset": numberValue(nextOffset) },
+          ExpressionAttributeValues: {
+            ":epoch": numberValue(epoch),
+            ":offset": numberValue(nextOffset),
+            ":segment": numberValue(segment),
+            ":base": numberValue(base),
+          },
         }),
         { abortSignal },
       ),
@@ -268,35 +331,61 @@ export const makeDynamoDbSnapshotStore = Effect.fnUntraced(function* (config: Dy
 
   const save = Effect.fn("SnapshotStore.save")(function* (
     checkpoint: ShardCheckpoint,
-    changed: ReadonlyArray<Entity>,
+    savedAtMs: number,
+    parts: ReadonlyArray<SegmentPart>,
   ): Effect.fn.Return<void, SnapshotUnavailable | SnapshotFenced> {
     yield* tables.ensure(checkpoint.shard, shardsTable, shardsKey)
-    yield* listTenants(checkpoint, changed)
-    // Entries before accounts (see the port): a save cut short leaves no account ahead of its entries.
-    const entries = changed.filter((entity) => entity.kind !== "account")
-    const accounts = changed.filter((entity) => entity.kind === "account")
-    for (const group of [entries, accounts]) {
-      yield* Effect.forEach(group, (entity) => putEntity(checkpoint, entity), {
-        concurrency: putsInFlightMax,
-        discard: true,
-      })
-    }
+    yield* listTenants(checkpoint, parts)
+    yield* Effect.forEach(parts, (part) => putPart(checkpoint, savedAtMs, part), {
+      concurrency: writesInFlightMax,
+      discard: true,
+    })
     yield* moveCheckpoint(checkpoint)
   })
 
-  return SnapshotStore.of({ claim, save })
-})
+  const readEntries = (shard: number, segment: number, tenantId: string, part: number) =>
+    requestPlain(shard, "GetItem part", (abortSignal) =>
+      client.send(
+        new GetItemCommand({
+          TableName: tenantTable(tenantId),
+          Key: { shard: numberValue(shard), partKey: { S: partKeyOf("p", segment, part) } },
+          ProjectionExpression: "entries, fingerprints",
+          ConsistentRead: true,
+        }),
+        { abortSignal },
+      ),
+    ).pipe(
+      Effect.map((output) =>
+        output.Item === undefined
+          ? undefined
+          : { entries: readBytes(output.Item, "entries"), fingerprints: readBytes(output.Item, "fingerprints") },
+      ),
+    )
 
-/** Decodes a stored item; a damaged item is a bug or corruption, not an operating error, so it throws. */
-const decodeItem = (item: Record<string, AttributeValue>, tenantId: string): Entity => {
-  const text = item.entity?.S
-  const key = item.entityKey?.S
-  if (text === undefined || key === undefined) throw new Error(`snapshot store: item without entity in ${tenantId}`)
-  const entity = decodeEntity(text)
-  if (entityKey(entity) !== key) throw new Error(`snapshot store: entity stored under another key: ${key}`)
-  if (tenantOf(entity) !== tenantId) throw new Error(`snapshot store: entity of another tenant in ${tenantId}`)
-  return entity
-}
+  const deleteItem = (shard: number, tenantId: string, partKey: string) =>
+    requestPlain(shard, "DeleteItem part", (abortSignal) =>
+      client.send(
+        new DeleteItemCommand({
+          TableName: tenantTable(tenantId),
+          Key: { shard: numberValue(shard), partKey: { S: partKey } },
+        }),
+        { abortSignal },
+      ),
+    )
+
+  /** Deletes the fingerprints first: a claim then no longer sees a part whose sections may be going. */
+  const deleteSegments = (shard: number, segments: ReadonlyArray<StoredSegment>) =>
+    Effect.forEach(
+      segments.flatMap(({ segment, parts }) => parts.map((part) => ({ segment, ...part }))),
+      ({ segment, tenantId, part }) =>
+        deleteItem(shard, tenantId, partKeyOf("f", segment, part)).pipe(
+          Effect.andThen(deleteItem(shard, tenantId, partKeyOf("p", segment, part))),
+        ),
+      { concurrency: writesInFlightMax, discard: true },
+    )
+
+  return SnapshotStore.of({ partBytesMax, claim, save, readEntries, deleteSegments })
+})
 
 /** The DynamoDB snapshot store; the client is destroyed when the layer's scope closes. */
 export const layerDynamoDb = (config: DynamoDbConfig): Layer.Layer<SnapshotStore, SnapshotUnavailable> =>

@@ -5,7 +5,7 @@
  * their own producer or consumer, closed with them.
  */
 import { Effect, Layer } from "effect"
-import { Journal, type JournalUnavailable } from "../journal.ts"
+import { Journal, type JournalUnavailable, writerShards } from "../journal.ts"
 import { boundedPromise, ensureJournalTopic, type KafkaJournalConfig, makeKafka, unavailable } from "./kafka-clients.ts"
 import { replayShard } from "./kafka-replay.ts"
 import { openKafkaWriter } from "./kafka-writer.ts"
@@ -34,10 +34,11 @@ const makeKafkaJournal = Effect.fnUntraced(function* (config: KafkaJournalConfig
     }
   }
   return Journal.of({
-    openWriter: (shard) =>
+    openWriter: (requested) =>
       Effect.suspend(() => {
-        checkShard(shard)
-        return openKafkaWriter(kafka, config, shard, (nextOffset) => {
+        const shards = writerShards(requested)
+        for (const shard of shards) checkShard(shard)
+        return openKafkaWriter(kafka, config, shards, (shard, nextOffset) => {
           acknowledgedThrough.set(shard, Math.max(acknowledgedThrough.get(shard) ?? 0, nextOffset))
         })
       }),
@@ -46,6 +47,8 @@ const makeKafkaJournal = Effect.fnUntraced(function* (config: KafkaJournalConfig
         checkShard(shard)
         return replayShard({ kafka, admin, config }, shard, fromOffset, acknowledgedThrough.get(shard) ?? 0, onEntries)
       }),
+    // The topic is the system of record and keeps its own retention (retention.ms); nothing is deleted here.
+    discardBefore: () => Effect.void,
   })
 })
 

@@ -1,13 +1,21 @@
 /**
- * One shard's journal writer: a kafkajs transactional producer whose transactional id is the
- * shard's, so the broker fences every earlier writer of the shard when this one initializes.
- * Each append is one Kafka transaction (send, commit), so a batch is all-or-nothing and a fenced
- * writer can never commit.
+ * A journal writer of a set of shards: a kafkajs transactional producer whose transactional id
+ * names the set (one shard: that shard's id), so the broker fences every earlier writer of the same
+ * ownership when this one initializes. Each append is one Kafka transaction (send to every shard's
+ * partition, commit), so a node flush is all-or-nothing across its shards and a fenced writer can
+ * never commit. docs/journal-fencing.md argues the choice and its limits.
  */
 import { Effect, type Scope } from "effect"
 import { type Kafka, type Message, Partitioners, type Producer, type Transaction } from "kafkajs"
 import { encodeJournalRecord, eventSchemaVersion, type JournalRecord } from "../../core/events.ts"
-import { JournalFenced, type JournalUnavailable, type ShardWriter } from "../journal.ts"
+import {
+  JournalFenced,
+  type JournalUnavailable,
+  type JournalWriter,
+  type ShardRecords,
+  singleShardAppend,
+  writerShards,
+} from "../journal.ts"
 import { boundedPromise, type KafkaJournalConfig, unavailable, writerRetry } from "./kafka-clients.ts"
 import { describeKafkaError, isFencingError } from "./kafka-errors.ts"
 
@@ -25,8 +33,24 @@ const transactionTimeoutMs = 60_000
 /** Bytes of record values per produce request: below the broker's 1 MiB max.message.bytes. */
 const sendBytesMax = 512 * 1024
 
-export const transactionalIdOf = (config: KafkaJournalConfig, shard: number): string =>
-  `${config.transactionalIdPrefix}-${config.topic}-shard-${shard}`
+/** Ascending shards as ranges: [0,1,2,5] -> "0-2_5". */
+const rangesOf = (shards: ReadonlyArray<number>): string => {
+  const ranges: Array<string> = []
+  for (let index = 0; index < shards.length; ) {
+    const first = shards[index] as number
+    let last = first
+    while (shards[index + 1] === last + 1) last = shards[++index] as number
+    ranges.push(first === last ? `${first}` : `${first}-${last}`)
+    index++
+  }
+  return ranges.join("_")
+}
+
+/** The ownership's transactional id: a writer of one shard keeps that shard's id, a node's names its shard set. */
+export const transactionalIdOf = (config: KafkaJournalConfig, shards: ReadonlyArray<number>): string =>
+  shards.length === 1
+    ? `${config.transactionalIdPrefix}-${config.topic}-shard-${shards[0]}`
+    : `${config.transactionalIdPrefix}-${config.topic}-shards-${rangesOf(shards)}`
 
 export const journalMessage = (shard: number, record: JournalRecord): Message => ({
   partition: shard,
@@ -54,26 +78,58 @@ const chunksOf = (messages: ReadonlyArray<Message>): ReadonlyArray<Array<Message
   return chunks
 }
 
-/** Sends one chunk and returns the offset of its last record (kafkajs reports the batch's base offset). */
+/** Sends one chunk and returns, per partition in it, the offset after its last record. */
 const sendChunk = async (
   transaction: Transaction,
   topic: string,
-  shard: number,
   messages: Array<Message>,
   timeoutMs: number,
-): Promise<number> => {
+): Promise<Map<number, number>> => {
+  const counts = new Map<number, number>()
+  for (const message of messages)
+    counts.set(message.partition as number, (counts.get(message.partition as number) ?? 0) + 1)
   const answers = await transaction.send({ topic, messages, acks: -1, timeout: timeoutMs })
-  const answer = answers.find((item) => item.topicName === topic && item.partition === shard)
-  if (answer === undefined || answer.errorCode !== 0 || answer.baseOffset === undefined) {
-    throw new Error(`produce to ${topic}/${shard} answered ${JSON.stringify(answers)}`)
+  const after = new Map<number, number>()
+  for (const [partition, count] of counts) {
+    const answer = answers.find((item) => item.topicName === topic && item.partition === partition)
+    if (answer === undefined || answer.errorCode !== 0 || answer.baseOffset === undefined) {
+      throw new Error(`produce to ${topic}/${partition} answered ${JSON.stringify(answers)}`)
+    }
+    after.set(partition, Number(answer.baseOffset) + count)
   }
-  return Number(answer.baseOffset) + messages.length - 1
+  return after
 }
 
 /**
- * One Kafka transaction for one group commit; returns the offset after its last record.
- * `beforeCommit` lets the fencing fault test hold a stale writer between its send and its commit.
+ * One Kafka transaction for one node flush; returns, per element of `batch`, the offset after its
+ * shard's last record. `beforeCommit` lets the fencing fault test hold a stale writer between its
+ * send and its commit.
  */
+export const appendShardsInTransaction = async (
+  producer: Producer,
+  topic: string,
+  batch: ReadonlyArray<{ readonly shard: number; readonly messages: ReadonlyArray<Message> }>,
+  timeoutMs: number,
+  beforeCommit: () => Promise<void> = async () => {},
+): Promise<ReadonlyArray<number>> => {
+  const transaction = await producer.transaction()
+  try {
+    const nextOffsets = new Map<number, number>()
+    for (const chunk of chunksOf(batch.flatMap((item) => item.messages))) {
+      for (const [partition, next] of await sendChunk(transaction, topic, chunk, timeoutMs))
+        nextOffsets.set(partition, next)
+    }
+    await beforeCommit()
+    await transaction.commit()
+    return batch.map((item) => nextOffsets.get(item.shard) as number)
+  } catch (error) {
+    // A fenced producer cannot abort (the broker refuses its epoch and has aborted already).
+    if (transaction.isActive() && !isFencingError(error)) await transaction.abort().catch(() => undefined)
+    throw error
+  }
+}
+
+/** `appendShardsInTransaction` for one shard: the offset after its last record. */
 export const appendInTransaction = async (
   producer: Producer,
   topic: string,
@@ -82,28 +138,20 @@ export const appendInTransaction = async (
   timeoutMs: number,
   beforeCommit: () => Promise<void> = async () => {},
 ): Promise<number> => {
-  const transaction = await producer.transaction()
-  try {
-    let lastOffset = -1
-    for (const chunk of chunksOf(messages)) {
-      lastOffset = await sendChunk(transaction, topic, shard, chunk, timeoutMs)
-    }
-    await beforeCommit()
-    await transaction.commit()
-    return lastOffset + 1
-  } catch (error) {
-    // A fenced producer cannot abort (the broker refuses its epoch and has aborted already).
-    if (transaction.isActive() && !isFencingError(error)) await transaction.abort().catch(() => undefined)
-    throw error
-  }
+  const [nextOffset] = await appendShardsInTransaction(producer, topic, [{ shard, messages }], timeoutMs, beforeCommit)
+  return nextOffset as number
 }
 
 const disconnectQuietly = (producer: Producer, timeoutMs: number): Effect.Effect<void> =>
   Effect.promise(() => producer.disconnect().catch(() => undefined)).pipe(Effect.timeout(timeoutMs), Effect.ignore)
 
-export const makeProducer = (kafka: Kafka, config: KafkaJournalConfig, shard: number): Producer =>
+export const makeProducer = (
+  kafka: Kafka,
+  config: KafkaJournalConfig,
+  shards: number | ReadonlyArray<number>,
+): Producer =>
   kafka.producer({
-    transactionalId: transactionalIdOf(config, shard),
+    transactionalId: transactionalIdOf(config, writerShards(shards)),
     idempotent: true,
     maxInFlightRequests: 1,
     transactionTimeout: transactionTimeoutMs,
@@ -131,60 +179,70 @@ type WriterState =
   | { readonly _tag: "Fenced"; readonly reason: string }
   | { readonly _tag: "Broken"; readonly reason: string }
 
-/** `onAppended` hears the offset after each acknowledged batch, so replays can read their own writes. */
+/** `onAppended` hears the offset after each acknowledged batch of a shard, so replays can read their own writes. */
 export const openKafkaWriter = (
   kafka: Kafka,
   config: KafkaJournalConfig,
-  shard: number,
-  onAppended: (nextOffset: number) => void,
-): Effect.Effect<ShardWriter, JournalUnavailable, Scope.Scope> => {
-  const producer = makeProducer(kafka, config, shard)
-  const opened = boundedPromise(shard, "opening the writer", config.requestTimeoutMs, () => connectAndFence(producer))
+  shards: ReadonlyArray<number>,
+  onAppended: (shard: number, nextOffset: number) => void,
+): Effect.Effect<JournalWriter, JournalUnavailable, Scope.Scope> => {
+  const producer = makeProducer(kafka, config, shards)
+  const first = shards[0] ?? -1
+  const opened = boundedPromise(first, "opening the writer", config.requestTimeoutMs, () => connectAndFence(producer))
   return Effect.acquireRelease(
     opened.pipe(
       Effect.onError(() => disconnectQuietly(producer, config.requestTimeoutMs)),
-      Effect.mapError((failure) => unavailable(shard, "opening the journal writer", failure.cause)),
+      Effect.mapError((failure) => unavailable(first, "opening the journal writer", failure.cause)),
     ),
     () => disconnectQuietly(producer, config.requestTimeoutMs),
-  ).pipe(Effect.map(() => makeWriter(producer, config, shard, onAppended)))
+  ).pipe(Effect.map(() => makeWriter(producer, config, shards, onAppended)))
 }
 
 const makeWriter = (
   producer: Producer,
   config: KafkaJournalConfig,
-  shard: number,
-  onAppended: (nextOffset: number) => void,
-): ShardWriter => {
+  shards: ReadonlyArray<number>,
+  onAppended: (shard: number, nextOffset: number) => void,
+): JournalWriter => {
   let state: WriterState = { _tag: "Ready" }
-  const append = (records: ReadonlyArray<JournalRecord>) =>
-    Effect.suspend((): Effect.Effect<{ readonly nextOffset: number }, JournalUnavailable | JournalFenced> => {
-      if (records.length === 0) return Effect.die(new Error(`empty append to the journal of shard ${shard}`))
+  const owned = new Set(shards)
+  const appendShards = (batch: ReadonlyArray<ShardRecords>) =>
+    Effect.suspend((): Effect.Effect<ReadonlyArray<number>, JournalUnavailable | JournalFenced> => {
+      const shard = batch[0]?.shard ?? -1
+      if (batch.length === 0 || batch.some((item) => item.records.length === 0 || !owned.has(item.shard))) {
+        return Effect.die(new Error(`empty or foreign append to the journal of shards ${shards.join(",")}`))
+      }
       switch (state._tag) {
         case "Fenced":
           return Effect.fail(new JournalFenced({ shard, message: state.reason }))
         case "Broken":
           return Effect.fail(unavailable(shard, "writer unusable after an earlier failure", state.reason))
         case "Appending":
-          return Effect.die(new Error(`concurrent appends to one writer of shard ${shard}`))
+          return Effect.die(new Error(`concurrent appends to one writer of shards ${shards.join(",")}`))
         case "Ready":
           break
       }
       state = { _tag: "Appending" }
-      const messages = records.map((record) => journalMessage(shard, record))
+      const messages = batch.map((item) => ({
+        shard: item.shard,
+        messages: item.records.map((record) => journalMessage(item.shard, record)),
+      }))
       return boundedPromise(shard, "append", config.requestTimeoutMs, () =>
-        appendInTransaction(producer, config.topic, shard, messages, config.requestTimeoutMs),
+        appendShardsInTransaction(producer, config.topic, messages, config.requestTimeoutMs),
       ).pipe(
         Effect.matchEffect({
-          onSuccess: (nextOffset) => {
+          onSuccess: (nextOffsets) => {
             state = { _tag: "Ready" }
-            onAppended(nextOffset)
-            return Effect.succeed({ nextOffset })
+            batch.forEach((item, index) => {
+              onAppended(item.shard, nextOffsets[index] as number)
+            })
+            return Effect.succeed(nextOffsets)
           },
           onFailure: (failure): Effect.Effect<never, JournalFenced | JournalUnavailable> => {
             const reason = describeKafkaError(failure.cause)
             if (!failure.timedOut && isFencingError(failure.cause)) {
               state = { _tag: "Fenced", reason }
-              return Effect.fail(new JournalFenced({ shard, message: `a newer writer owns the shard: ${reason}` }))
+              return Effect.fail(new JournalFenced({ shard, message: `a newer writer owns the shards: ${reason}` }))
             }
             // kafkajs rolls its sequence numbers back after a failed send, so a later transaction on
             // this producer could be taken by the broker for a duplicate of the aborted one and
@@ -200,5 +258,5 @@ const makeWriter = (
         ),
       )
     })
-  return { shard, append }
+  return { shards, appendsInFlightMax: 1, appendShards, append: singleShardAppend(shards, appendShards) }
 }

@@ -1,6 +1,6 @@
 /**
  * The embedded mode's LMDB environment: one memory-mapped store under `${dataDir}/ledger` holding
- * the named databases of the journal, the snapshot store and the shard leases, opened as a scoped
+ * the named databases of the journal, the snapshot store (segments) and the shard leases, opened as a scoped
  * resource, plus the exclusive process lock on the data directory that keeps a second node off it.
  *
  * Durability: a write resolves only once LMDB's commit has fdatasync'd the data pages and written
@@ -27,14 +27,21 @@ export interface LmdbConfig {
 
 /** Journal key: offsets are contiguous per shard from 0, so [shard, offset] sorts in log order. */
 export type JournalKey = [shard: number, offset: number]
-/** Snapshot entity key: `entityKey` already starts with the kind and the tenant id. */
-export type EntityStoreKey = [shard: number, entityKey: string]
+/** Section of a snapshot segment part: accounts, entries, live entries, fingerprints, or the time it was saved. */
+export type SegmentSection = "a" | "e" | "l" | "f" | "t"
+/** Segment key: [shard, segment, tenant, part, section] sorts a shard's segments in order. */
+export type SegmentKey = [shard: number, segment: number, tenantId: string, part: number, section: SegmentSection]
 
 export interface StoredCheckpoint {
   /** The newest epoch that claimed the shard: saves from any other epoch are fenced. */
   readonly claimEpoch: number
   /** The last saved checkpoint, absent until the first save. */
-  readonly saved: { readonly epoch: number; readonly nextOffset: number } | null
+  readonly saved: {
+    readonly epoch: number
+    readonly nextOffset: number
+    readonly segment: number
+    readonly base: number
+  } | null
 }
 
 export interface LedgerEnvironment {
@@ -44,8 +51,8 @@ export interface LedgerEnvironment {
   readonly journal: Database<string, JournalKey>
   /** shard -> epoch of the shard's live journal writer. */
   readonly writerEpochs: Database<number, number>
-  /** [shard, entityKey] -> encoded entity (JSON text from `encodeEntity`). */
-  readonly entities: Database<string, EntityStoreKey>
+  /** [shard, segment, tenant, part, section] -> the section's bytes (see `core/segment-codec.ts`). */
+  readonly segments: Database<Uint8Array, SegmentKey>
   /** shard -> claim epoch and last saved checkpoint. */
   readonly checkpoints: Database<StoredCheckpoint, number>
   /** shard -> last lease epoch handed out. */
@@ -166,7 +173,7 @@ const openDatabases = (config: LmdbConfig): LedgerEnvironment => {
     root,
     journal: root.openDB<string, JournalKey>({ name: "journal", encoding: "string", cache: false }),
     writerEpochs: root.openDB<number, number>({ name: "writer-epochs", encoding: "msgpack", cache: false }),
-    entities: root.openDB<string, EntityStoreKey>({ name: "snapshot-entities", encoding: "string", cache: false }),
+    segments: root.openDB<Uint8Array, SegmentKey>({ name: "snapshot-segments", encoding: "binary", cache: false }),
     checkpoints: root.openDB<StoredCheckpoint, number>({ name: "checkpoints", encoding: "msgpack", cache: false }),
     leaseEpochs: root.openDB<number, number>({ name: "lease-epochs", encoding: "msgpack", cache: false }),
   }

@@ -3,14 +3,24 @@
  * shard from 0, a writer epoch per shard for fencing, and appends that resolve only once their
  * transaction is synced to disk (see `durableWriteOptions` in environment.ts).
  *
- * Each append is one child transaction inside lmdb-js's batched write transaction: appends of
- * different shards queued while the previous commit syncs share the next commit (one fdatasync),
- * while each append stays all or nothing (a throw aborts only its child) and checks its epoch
- * atomically with its writes.
+ * Each append is one child transaction inside lmdb-js's batched write transaction, covering every
+ * shard of one node flush: appends queued while the previous commit syncs share the next commit
+ * (one fdatasync), while each append stays all or nothing across its shards (a throw aborts only
+ * its child) and checks every epoch atomically with its writes. Records a snapshot covers are
+ * discarded (`discardBefore`), so the journal's disk is bounded by what snapshots have not covered.
  */
 import { Effect, Layer } from "effect"
-import { decodeJournalRecord, encodeJournalRecord, type JournalRecord } from "../../core/events.ts"
-import { Journal, type JournalEntry, JournalFenced, JournalUnavailable, type ShardWriter } from "../journal.ts"
+import { decodeJournalRecord, encodeJournalRecord } from "../../core/events.ts"
+import {
+  Journal,
+  type JournalEntry,
+  JournalFenced,
+  JournalUnavailable,
+  type JournalWriter,
+  type ShardRecords,
+  singleShardAppend,
+  writerShards,
+} from "../journal.ts"
 import {
   acquireLedgerEnvironment,
   type JournalKey,
@@ -22,9 +32,6 @@ import {
 
 /** Entries handed to `onEntries` at once during replay: bounds the memory of one read. */
 const replayBatchEntriesMax = 1024
-
-/** Returned by an append's transaction callback when another writer owns the shard. */
-const fenced = Symbol("fenced")
 
 /** The offset after the shard's last record, read in whichever transaction is current. */
 const journalEnd = (environment: LedgerEnvironment, shard: number): number => {
@@ -49,10 +56,12 @@ const endsAt = (environment: LedgerEnvironment, shard: number, offset: number): 
   (offset === 0 || environment.journal.doesExist([shard, offset - 1]))
 
 interface WriterState {
-  readonly epoch: number
-  /** Next offset to write; advanced inside the transaction callback, in the order appends run. */
-  nextOffset: number
-  /** Set once an append failed or the scope closed: the in-memory offset may be ahead of disk. */
+  readonly shards: ReadonlyArray<number>
+  /** Per owned shard, the writer epoch this writer holds. */
+  readonly epochs: ReadonlyMap<number, number>
+  /** Per owned shard, the next offset to write; advanced inside the transaction callback, in the order appends run. */
+  readonly nextOffsets: Map<number, number>
+  /** Set once an append failed or the scope closed: the in-memory offsets may be ahead of disk. */
   stopped: JournalUnavailable | JournalFenced | undefined
   /** Set inside the write transaction when an append's callback threw; later callbacks refuse. */
   broken: boolean
@@ -60,8 +69,8 @@ interface WriterState {
 
 /**
  * Appends one writer may have in flight: one in the commit that is syncing and one queued for the
- * next, so a shard joins every commit. More would only split a shard's records into several
- * appends (each with its own transaction callback) within the same commit.
+ * next, so the node joins every commit. More would only split a flush into several appends (each
+ * with its own transaction callback) within the same commit.
  */
 const appendsInFlightMax = 2
 
@@ -69,81 +78,137 @@ const appendsInFlightMax = 2
  * Appends of one writer overlap (see `appendsInFlightMax`), so a later append must never land
  * once an earlier one did not. Their callbacks run in call order, in the same or later commits:
  * - an earlier callback that threw marks the writer broken here, at once, so later callbacks refuse;
- * - an earlier commit that failed left the log's real end behind `nextOffset`, and the end check
- *   (one cursor step) refuses every later append;
- * - an earlier append fenced means the epoch moved, which every later one sees too.
+ * - an earlier commit that failed left a log's real end behind `nextOffsets`, and the end check
+ *   refuses every later append;
+ * - an earlier append fenced means an epoch moved, which every later one sees too.
+ * The whole batch is one child transaction: all its shards' records land, or none.
  */
 const appendInTransaction = (
   environment: LedgerEnvironment,
-  shard: number,
   state: WriterState,
-  encoded: ReadonlyArray<string>,
-): number | typeof fenced => {
-  if (state.broken) throw new Error(`journal shard ${shard}: an earlier append of this writer failed`)
+  encoded: ReadonlyArray<{ readonly shard: number; readonly texts: ReadonlyArray<string> }>,
+): ReadonlyArray<number> | { readonly fencedShard: number } => {
+  if (state.broken) throw new Error("journal: an earlier append of this writer failed")
   try {
-    if (environment.writerEpochs.get(shard) !== state.epoch) return fenced
-    if (!endsAt(environment, shard, state.nextOffset)) {
-      throw new Error(`journal shard ${shard} ends at ${journalEnd(environment, shard)}, writer at ${state.nextOffset}`)
+    for (const { shard } of encoded) {
+      if (environment.writerEpochs.get(shard) !== state.epochs.get(shard)) return { fencedShard: shard }
+      const nextOffset = state.nextOffsets.get(shard) as number
+      if (!endsAt(environment, shard, nextOffset)) {
+        throw new Error(`journal shard ${shard} ends at ${journalEnd(environment, shard)}, writer at ${nextOffset}`)
+      }
     }
-    let offset = state.nextOffset
-    for (const text of encoded) {
-      environment.journal.putSync([shard, offset], text)
-      offset++
-    }
-    state.nextOffset = offset
-    return offset
+    return encoded.map(({ shard, texts }) => {
+      let offset = state.nextOffsets.get(shard) as number
+      for (const text of texts) {
+        environment.journal.putSync([shard, offset], text)
+        offset++
+      }
+      state.nextOffsets.set(shard, offset)
+      return offset
+    })
   } catch (error) {
     state.broken = true
     throw error
   }
 }
 
-const makeWriter = (environment: LedgerEnvironment, shard: number, state: WriterState): ShardWriter => {
-  const unavailable = (error: unknown) => new JournalUnavailable({ shard, message: lmdbErrorMessage(error) })
+const makeWriter = (environment: LedgerEnvironment, state: WriterState): JournalWriter => {
+  const firstShard = state.shards[0] ?? -1
+  const unavailable = (error: unknown) =>
+    new JournalUnavailable({ shard: firstShard, message: lmdbErrorMessage(error) })
   const stop = (error: JournalUnavailable | JournalFenced) => {
     state.stopped ??= error
     return Effect.fail(error)
   }
+  const appendShards = (batch: ReadonlyArray<ShardRecords>) =>
+    Effect.suspend(() => {
+      if (state.stopped !== undefined) return Effect.fail(state.stopped)
+      for (const { shard } of batch) {
+        if (!state.epochs.has(shard)) return Effect.die(new Error(`journal: writer does not own shard ${shard}`))
+      }
+      // Encoding happens before the transaction so the shared write batch waits on no JSON work.
+      const encoded = batch.map(({ shard, records }) => ({ shard, texts: records.map(encodeJournalRecord) }))
+      return Effect.tryPromise({
+        try: () => environment.root.childTransaction(() => appendInTransaction(environment, state, encoded)),
+        catch: unavailable,
+      }).pipe(
+        Effect.catch(stop),
+        Effect.flatMap((result) =>
+          "fencedShard" in result
+            ? stop(
+                new JournalFenced({
+                  shard: result.fencedShard,
+                  message: `writer epoch ${state.epochs.get(result.fencedShard)} was superseded`,
+                }),
+              )
+            : Effect.succeed(result),
+        ),
+      )
+    })
   return {
-    shard,
+    shards: state.shards,
     appendsInFlightMax,
-    append: (records: ReadonlyArray<JournalRecord>) =>
-      Effect.suspend(() => {
-        if (state.stopped !== undefined) return Effect.fail(state.stopped)
-        // Encoding happens before the transaction so the shared write batch waits on no JSON work.
-        const encoded = records.map(encodeJournalRecord)
-        return Effect.tryPromise({
-          try: () => environment.root.childTransaction(() => appendInTransaction(environment, shard, state, encoded)),
-          catch: unavailable,
-        }).pipe(
-          Effect.catch(stop),
-          Effect.flatMap((result) =>
-            result === fenced
-              ? stop(new JournalFenced({ shard, message: `writer epoch ${state.epoch} was superseded` }))
-              : Effect.succeed({ nextOffset: result }),
-          ),
-        )
-      }),
+    appendShards,
+    append: singleShardAppend(state.shards, appendShards),
   }
 }
 
-/** Bumps the shard's writer epoch durably and reads where its log ends, in one transaction. */
-const openWriter = (environment: LedgerEnvironment, shard: number) =>
-  Effect.acquireRelease(
+/** Bumps each shard's writer epoch durably and reads where its log ends, in one transaction. */
+const openWriter = (environment: LedgerEnvironment, requested: number | ReadonlyArray<number>) => {
+  const shards = writerShards(requested)
+  return Effect.acquireRelease(
     Effect.tryPromise({
       try: () =>
         environment.root.transaction((): WriterState => {
-          const epoch = (environment.writerEpochs.get(shard) ?? 0) + 1
-          environment.writerEpochs.putSync(shard, epoch)
-          return { epoch, nextOffset: journalEnd(environment, shard), stopped: undefined, broken: false }
+          const epochs = new Map<number, number>()
+          const nextOffsets = new Map<number, number>()
+          for (const shard of shards) {
+            const epoch = (environment.writerEpochs.get(shard) ?? 0) + 1
+            environment.writerEpochs.putSync(shard, epoch)
+            epochs.set(shard, epoch)
+            nextOffsets.set(shard, journalEnd(environment, shard))
+          }
+          return { shards, epochs, nextOffsets, stopped: undefined, broken: false }
         }),
-      catch: (error) => new JournalUnavailable({ shard, message: lmdbErrorMessage(error) }),
+      catch: (error) => new JournalUnavailable({ shard: shards[0] ?? -1, message: lmdbErrorMessage(error) }),
     }),
     (state) =>
       Effect.sync(() => {
-        state.stopped ??= new JournalFenced({ shard, message: "the writer was closed" })
+        state.stopped ??= new JournalFenced({ shard: shards[0] ?? -1, message: "the writer was closed" })
       }),
-  ).pipe(Effect.map((state) => makeWriter(environment, shard, state)))
+  ).pipe(Effect.map((state) => makeWriter(environment, state)))
+}
+
+/** Keys deleted per transaction when discarding: keeps each transaction (and the event loop) short. */
+const discardSliceKeysMax = 4096
+
+/**
+ * Deletes a shard's records before `offset`, in slices, but never its last record: the end of the
+ * log is where the next writer continues, and an empty log would make it start again at 0.
+ */
+const discardBefore = (environment: LedgerEnvironment, shard: number, offset: number) =>
+  Effect.gen(function* () {
+    for (;;) {
+      const deleted = yield* Effect.tryPromise({
+        try: () =>
+          environment.root.childTransaction(() => {
+            const last = journalEnd(environment, shard) - 1
+            const keys = Array.from(
+              environment.journal.getKeys({
+                start: [shard, 0],
+                end: [shard, Math.min(offset, last)],
+                limit: discardSliceKeysMax,
+              }),
+            )
+            for (const key of keys) environment.journal.removeSync(key)
+            return keys.length
+          }),
+        catch: (error) => new JournalUnavailable({ shard, message: lmdbErrorMessage(error) }),
+      })
+      if (deleted < discardSliceKeysMax) return
+      yield* Effect.yieldNow
+    }
+  })
 
 const readRaw = (environment: LedgerEnvironment, shard: number, fromOffset: number, toOffset: number) =>
   Effect.try({
@@ -199,8 +264,9 @@ const replay = (
 
 export const makeLmdbJournal = (environment: LedgerEnvironment): Journal["Service"] =>
   Journal.of({
-    openWriter: (shard) => openWriter(environment, shard),
+    openWriter: (shards) => openWriter(environment, shards),
     replay: (shard, fromOffset, onEntries) => replay(environment, shard, fromOffset, onEntries),
+    discardBefore: (shard, offset) => discardBefore(environment, shard, offset),
   })
 
 /** The journal alone on its own environment; `layerLmdb` provides it with the other ports. */

@@ -1,20 +1,24 @@
 /**
- * The SnapshotStore on LMDB (embedded mode): entities keyed [shard, entityKey] and, per shard, a
- * checkpoint record with the newest claim epoch and the last saved checkpoint. A claim runs in one
- * transaction; a save in slices of bounded size, each checking the epoch atomically with its
- * writes, entries before accounts and the checkpoint with the last slice (the write order the
- * port describes), so that no one transaction holds the event loop long. All resolve only once
- * synced to disk.
+ * The SnapshotStore on LMDB (embedded mode): each section of each segment part under its own key
+ * [shard, segment, tenant, part, section], and per shard a checkpoint record with the newest claim
+ * epoch and the last saved checkpoint. Sections are separate keys so that a claim reads only the
+ * accounts, live entries and fingerprints it needs and a lookup only one entries section: pages of
+ * the memory map are touched when read, and what is never read never becomes resident memory.
+ *
+ * A claim runs in one transaction; a save writes its parts in slices of bounded size (so no one
+ * transaction holds the event loop long), each checking the epoch atomically with its writes, and
+ * moves the checkpoint with the last slice. All resolve only once synced to disk.
  */
 import { Effect, Layer } from "effect"
-import { decodeEntity, encodeEntity } from "../../core/entity-codec.ts"
-import { type Entity, entityKey } from "../../core/ledger.ts"
 import {
+  type ClaimedSnapshot,
+  type SegmentFingerprints,
+  type SegmentPart,
   type ShardCheckpoint,
-  type ShardSnapshot,
   SnapshotFenced,
   SnapshotStore,
   SnapshotUnavailable,
+  type StoredSegment,
 } from "../snapshot-store.ts"
 import {
   acquireLedgerEnvironment,
@@ -22,6 +26,7 @@ import {
   type LmdbConfig,
   type LmdbUnavailable,
   lmdbErrorMessage,
+  type SegmentKey,
   type StoredCheckpoint,
 } from "./environment.ts"
 
@@ -31,10 +36,16 @@ interface Fenced {
 }
 const isFenced = (value: unknown): value is Fenced => typeof value === "object" && value !== null && "fencedBy" in value
 
+/** Parts are kept small so a lookup reads (and maps) little; LMDB itself takes any size. */
+const partBytesMax = 256 * 1024
+
+/** Bytes of parts written per transaction of a save. */
+const saveSliceBytesMax = 1024 * 1024
+
 const transact = <A>(environment: LedgerEnvironment, shard: number, body: () => A | Fenced) =>
   Effect.tryPromise({
     // A child transaction: a throw half way through aborts this claim or save alone, not the
-    // journal appends of other shards that share the batched write transaction.
+    // journal appends that share the batched write transaction.
     try: () => environment.root.childTransaction(body),
     catch: (error) => new SnapshotUnavailable({ shard, message: lmdbErrorMessage(error) }),
   }).pipe(
@@ -45,22 +56,51 @@ const transact = <A>(environment: LedgerEnvironment, shard: number, body: () => 
     ),
   )
 
+const savedAtBytes = (savedAtMs: number): Uint8Array => {
+  const bytes = new Uint8Array(8)
+  new DataView(bytes.buffer).setFloat64(0, savedAtMs, true)
+  return bytes
+}
+const savedAtOf = (bytes: Uint8Array): number => new DataView(bytes.buffer, bytes.byteOffset, 8).getFloat64(0, true)
+
+const unavailableTry = <A>(shard: number, run: () => A) =>
+  Effect.try({ try: run, catch: (error) => new SnapshotUnavailable({ shard, message: lmdbErrorMessage(error) }) })
+
 /**
- * Entities are read after the claim committed, outside the write transaction, so that decoding
- * a large snapshot does not hold up the batched journal appends. Nothing can change them between
- * the two: only the claiming epoch may save, and its owner is the one waiting on this claim.
+ * Reads what a claim returns, after the claim committed and outside the write transaction, so that
+ * a large snapshot does not hold up the batched journal appends. Nothing can change meanwhile:
+ * only the claiming epoch may save, and its owner is the one waiting on this claim.
  */
-const readEntities = (environment: LedgerEnvironment, shard: number) =>
-  Effect.try({
-    try: () => {
-      environment.root.resetReadTxn()
-      return Array.from(environment.entities.getRange({ start: [shard, ""], end: [shard + 1, ""] }))
-    },
-    catch: (error) => new SnapshotUnavailable({ shard, message: lmdbErrorMessage(error) }),
-  }).pipe(
-    // A stored entity that does not decode is damage or a bug: dying beats serving wrong balances.
-    Effect.flatMap((raw) => Effect.sync(() => raw.map(({ value }) => decodeEntity(value)))),
-  )
+const readClaimed = (environment: LedgerEnvironment, checkpoint: ShardCheckpoint): ClaimedSnapshot => {
+  const { shard } = checkpoint
+  environment.root.resetReadTxn()
+  const accounts: Array<Uint8Array> = []
+  const live: Array<Uint8Array> = []
+  const parts = new Map<
+    string,
+    { segment: number; tenantId: string; part: number; savedAtMs: number; fingerprints: Uint8Array }
+  >()
+  const partOf = (segment: number, tenantId: string, part: number) => {
+    const id = `${segment}\u0000${tenantId}\u0000${part}`
+    let found = parts.get(id)
+    if (found === undefined) {
+      found = { segment, tenantId, part, savedAtMs: 0, fingerprints: new Uint8Array(0) }
+      parts.set(id, found)
+    }
+    return found
+  }
+  for (const key of environment.segments.getKeys({ start: [shard], end: [shard + 1] })) {
+    const [, segment, tenantId, part, section] = key as SegmentKey
+    // getBinary copies out of the map (unlike getBinaryFast), so each section stays valid.
+    const read = () => environment.segments.getBinary(key) ?? new Uint8Array(0)
+    if (section === "a" && segment >= checkpoint.base && segment <= checkpoint.segment) accounts.push(read())
+    if (section === "l" && segment === checkpoint.segment) live.push(read())
+    if (section === "f") partOf(segment, tenantId, part).fingerprints = read()
+    if (section === "t") partOf(segment, tenantId, part).savedAtMs = savedAtOf(read())
+  }
+  const stored: Array<SegmentFingerprints> = [...parts.values()]
+  return { checkpoint, accounts, live, parts: stored }
+}
 
 const claim = (environment: LedgerEnvironment, shard: number, epoch: number) =>
   Effect.gen(function* () {
@@ -73,54 +113,90 @@ const claim = (environment: LedgerEnvironment, shard: number, epoch: number) =>
       return savedCheckpoint
     })
     if (saved === null) return undefined
-    const entities = yield* readEntities(environment, shard)
-    const snapshot: ShardSnapshot = { checkpoint: { shard, ...saved }, entities }
-    return snapshot
+    return yield* unavailableTry(shard, () => readClaimed(environment, { shard, ...saved }))
   })
 
-/**
- * Entities written per transaction of a save. A save carries every entity changed since the last
- * one (tens of thousands under load); written in one transaction it held the event loop and the
- * journal commits that share the write batch for tens of milliseconds. In slices, each is encoded
- * just before its own transaction and the event loop runs between them.
- */
-const saveSliceEntitiesMax = 256
-
-/** Entries (payments, deposits, credits) before accounts: the order the port requires of a save in parts. */
-const entriesFirst = (changed: ReadonlyArray<Entity>): ReadonlyArray<Entity> => [
-  ...changed.filter((entity) => entity.kind !== "account"),
-  ...changed.filter((entity) => entity.kind === "account"),
+const sectionsOf = (part: SegmentPart, savedAtMs: number): ReadonlyArray<readonly [SegmentKey[4], Uint8Array]> => [
+  ["a", part.accounts],
+  ["e", part.entries],
+  ["l", part.live],
+  ["f", part.fingerprints],
+  ["t", savedAtBytes(savedAtMs)],
 ]
 
-/**
- * Writes the entities in slices, entries before accounts, each slice conditional on the epoch, and
- * moves the checkpoint with the last slice. A save cut short leaves entities at most ahead of the
- * checkpoint, never behind it, which recovery allows (see the SnapshotStore port).
- */
-const save = (environment: LedgerEnvironment, checkpoint: ShardCheckpoint, changed: ReadonlyArray<Entity>) =>
+const partBytes = (part: SegmentPart): number =>
+  part.accounts.byteLength + part.entries.byteLength + part.live.byteLength + part.fingerprints.byteLength
+
+/** Slices of parts of at most `saveSliceBytesMax` (one part at least each); at least one slice, for the checkpoint. */
+const slicesOf = (parts: ReadonlyArray<SegmentPart>): Array<Array<SegmentPart>> => {
+  const slices: Array<Array<SegmentPart>> = [[]]
+  let bytes = 0
+  for (const part of parts) {
+    const current = slices[slices.length - 1] as Array<SegmentPart>
+    if (current.length > 0 && bytes + partBytes(part) > saveSliceBytesMax) {
+      slices.push([part])
+      bytes = partBytes(part)
+    } else {
+      current.push(part)
+      bytes += partBytes(part)
+    }
+  }
+  return slices
+}
+
+const save = (
+  environment: LedgerEnvironment,
+  checkpoint: ShardCheckpoint,
+  savedAtMs: number,
+  parts: ReadonlyArray<SegmentPart>,
+) =>
   Effect.gen(function* () {
-    const { shard, epoch, nextOffset } = checkpoint
-    const ordered = entriesFirst(changed)
-    for (let start = 0; start === 0 || start < ordered.length; start += saveSliceEntitiesMax) {
-      const last = start + saveSliceEntitiesMax >= ordered.length
-      // Encoded before the transaction so the shared write batch waits on no JSON work.
-      const encoded = ordered
-        .slice(start, start + saveSliceEntitiesMax)
-        .map((entity) => [entityKey(entity), encodeEntity(entity)] as const)
+    const { shard, epoch, nextOffset, segment, base } = checkpoint
+    const slices = slicesOf(parts)
+    for (const [index, slice] of slices.entries()) {
+      const last = index === slices.length - 1
       yield* transact(environment, shard, (): undefined | Fenced => {
         const claimEpoch = environment.checkpoints.get(shard)?.claimEpoch ?? 0
         if (claimEpoch !== epoch) return { fencedBy: claimEpoch }
-        for (const [key, text] of encoded) environment.entities.putSync([shard, key], text)
-        if (last) environment.checkpoints.putSync(shard, { claimEpoch, saved: { epoch, nextOffset } })
+        for (const part of slice) {
+          for (const [section, bytes] of sectionsOf(part, savedAtMs)) {
+            environment.segments.putSync([shard, segment, part.tenantId, part.part, section], bytes)
+          }
+        }
+        if (last) environment.checkpoints.putSync(shard, { claimEpoch, saved: { epoch, nextOffset, segment, base } })
         return undefined
       })
     }
   })
 
+const readEntries = (environment: LedgerEnvironment, shard: number, segment: number, tenantId: string, part: number) =>
+  unavailableTry(shard, () => {
+    const entries = environment.segments.getBinary([shard, segment, tenantId, part, "e"])
+    const fingerprints = environment.segments.getBinary([shard, segment, tenantId, part, "f"])
+    if (entries === undefined || fingerprints === undefined) return undefined
+    // getBinary copies out of the map (unlike getBinaryFast), so these stay valid after later reads.
+    return { entries, fingerprints }
+  })
+
+const deleteSegments = (environment: LedgerEnvironment, shard: number, segments: ReadonlyArray<StoredSegment>) =>
+  transact(environment, shard, () => {
+    for (const { segment, parts } of segments) {
+      for (const { tenantId, part } of parts) {
+        for (const section of ["a", "e", "l", "f", "t"] as const) {
+          environment.segments.removeSync([shard, segment, tenantId, part, section])
+        }
+      }
+    }
+    return undefined
+  }).pipe(Effect.catchTag("SnapshotFenced", () => Effect.void))
+
 export const makeLmdbSnapshotStore = (environment: LedgerEnvironment): SnapshotStore["Service"] =>
   SnapshotStore.of({
+    partBytesMax,
     claim: (shard, epoch) => claim(environment, shard, epoch),
-    save: (checkpoint, changed) => save(environment, checkpoint, changed),
+    save: (checkpoint, savedAtMs, parts) => save(environment, checkpoint, savedAtMs, parts),
+    readEntries: (shard, segment, tenantId, part) => readEntries(environment, shard, segment, tenantId, part),
+    deleteSegments: (shard, segments) => deleteSegments(environment, shard, segments),
   })
 
 /** The store alone on its own environment; `layerLmdb` provides it with the other ports. */

@@ -3,7 +3,7 @@
  * size the ledger allows, so an adapter that loses precision or fields fails the round trip.
  */
 import type { Event, JournalRecord } from "../../core/events.ts"
-import type { AccountId, PaymentId, TenantId } from "../../core/ids.ts"
+import type { AccountId, DepositId, PaymentId, TenantId } from "../../core/ids.ts"
 import type { Entity } from "../../core/ledger.ts"
 import type { Currency } from "../../core/money.ts"
 
@@ -68,5 +68,20 @@ export const creditEntity = (paymentId: string): Entity => ({
     from: "acc-1" as AccountId,
     to: "acc-2" as AccountId,
     amountMinor: 1n,
+    outcome: "applied",
+    reason: null,
+    createdAtMs: 1_700_000_000_456,
+  },
+})
+
+export const depositEntity = (depositId: string): Entity => ({
+  kind: "deposit",
+  value: {
+    tenantId: tenant,
+    accountId: "acc-1" as AccountId,
+    depositId: depositId as DepositId,
+    amountMinor: 12_345n,
+    currency: usd,
+    createdAtMs: 1_700_000_000_789,
   },
 })

@@ -111,5 +111,84 @@ export const journalContract = (
         ),
       timeout,
     )
+
+    it(
+      "appends to several shards in one atomic unit and gives each shard's next offset",
+      () =>
+        run(
+          Effect.gen(function* () {
+            const journal = yield* Journal
+            const writer = yield* journal.openWriter([1, 0])
+            expect(writer.shards).toEqual([0, 1])
+            const zero = [depositRecord("acc-0", 2, 1n)]
+            const one = [depositRecord("acc-1", 2, 2n), depositRecord("acc-1", 3, 3n)]
+            const [afterZero, afterOne] = yield* writer.appendShards([
+              { shard: 0, records: zero },
+              { shard: 1, records: one },
+            ])
+            const shard0 = yield* collect(0, 0)
+            const shard1 = yield* collect(1, 0)
+            expect(shard0.entries.map((entry) => entry.record)).toEqual(zero)
+            expect(shard1.entries.map((entry) => entry.record)).toEqual(one)
+            expect(shard0.nextOffset).toBe(afterZero)
+            expect(shard1.nextOffset).toBe(afterOne)
+            const [later] = yield* writer.appendShards([{ shard: 1, records: [depositRecord("acc-1", 4, 4n)] }])
+            expect((yield* collect(1, afterOne ?? 0)).entries.map((entry) => entry.record)).toEqual([
+              depositRecord("acc-1", 4, 4n),
+            ])
+            expect((yield* collect(1, 0)).nextOffset).toBe(later)
+          }),
+        ),
+      timeout,
+    )
+
+    it(
+      "fences an earlier writer of the same shards, all of them at once",
+      () =>
+        run(
+          Effect.gen(function* () {
+            const journal = yield* Journal
+            const stale = yield* journal.openWriter([0, 1])
+            yield* stale.appendShards([{ shard: 0, records: [depositRecord("acc-0", 2, 1n)] }])
+            const current = yield* journal.openWriter([0, 1])
+            const staleAttempt = yield* Effect.result(
+              stale.appendShards([
+                { shard: 0, records: [depositRecord("acc-0", 3, 666n)] },
+                { shard: 1, records: [depositRecord("acc-1", 2, 666n)] },
+              ]),
+            )
+            expect(staleAttempt._tag).toBe("Failure")
+            if (staleAttempt._tag === "Failure") expect(staleAttempt.failure._tag).toBe("JournalFenced")
+            yield* current.appendShards([{ shard: 1, records: [depositRecord("acc-1", 2, 7n)] }])
+            expect((yield* collect(0, 0)).entries.map((entry) => entry.record)).toEqual([depositRecord("acc-0", 2, 1n)])
+            expect((yield* collect(1, 0)).entries.map((entry) => entry.record)).toEqual([depositRecord("acc-1", 2, 7n)])
+          }),
+        ),
+      timeout,
+    )
+
+    it(
+      "discarding what a snapshot covers keeps the rest, and a new writer continues after it",
+      () =>
+        run(
+          Effect.gen(function* () {
+            const journal = yield* Journal
+            const writer = yield* journal.openWriter(0)
+            const covered = yield* writer.append([depositRecord("acc-1", 2, 1n), depositRecord("acc-1", 3, 2n)])
+            const end = yield* writer.append([depositRecord("acc-1", 4, 3n)])
+            yield* journal.discardBefore(0, covered.nextOffset)
+            const after = yield* collect(0, covered.nextOffset)
+            expect(after.entries.map((entry) => entry.record)).toEqual([depositRecord("acc-1", 4, 3n)])
+            // Everything covered: the log's end must still be where the next writer continues.
+            yield* journal.discardBefore(0, end.nextOffset)
+            const next = yield* journal.openWriter(0)
+            const appended = yield* next.append([depositRecord("acc-1", 5, 4n)])
+            expect(appended.nextOffset).toBeGreaterThan(end.nextOffset)
+            const tail = yield* collect(0, end.nextOffset)
+            expect(tail.entries.map((entry) => entry.record)).toEqual([depositRecord("acc-1", 5, 4n)])
+          }),
+        ),
+      timeout,
+    )
   })
 }

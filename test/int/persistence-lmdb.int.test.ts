@@ -8,6 +8,8 @@ import os from "node:os"
 import path from "node:path"
 import { Effect, Layer, type Scope } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
+import { buildSegment } from "../../actors/segment-builder.ts"
+import { decodeSection } from "../../core/segment-codec.ts"
 import { Journal, type JournalEntry } from "../../persistence/journal.ts"
 import { layerLmdb } from "../../persistence/lmdb/layer-lmdb.ts"
 import { ShardLeases } from "../../persistence/shard-leases.ts"
@@ -51,16 +53,31 @@ describe("LMDB persistence across restarts", () => {
   it("keeps journal, checkpoint, entities and epochs after the environment is closed and reopened", async () => {
     const dataDir = freshDataDir()
     const written = [depositRecord("acc-1", 2, 10n), depositRecord("acc-1", 3, 987_654_321_987_654_321n)]
-    const saved = [accountEntity("acc-1", 987_654_321_987_654_331n, 3), paymentEntity("pay-1", "settled")]
+    const account = accountEntity("acc-1", 987_654_321_987_654_331n, 3)
+    const payment = paymentEntity("pay-1", "settled")
     const first = await withNode(
       dataDir,
       Effect.gen(function* () {
         const lease = yield* (yield* ShardLeases).acquire(5)
-        yield* (yield* SnapshotStore).claim(5, lease.epoch)
+        const store = yield* SnapshotStore
+        yield* store.claim(5, lease.epoch)
         const writer = yield* (yield* Journal).openWriter(5)
         const appended = yield* writer.append(written)
-        yield* (yield* SnapshotStore).save({ shard: 5, epoch: lease.epoch, nextOffset: appended.nextOffset }, saved)
-        return { epoch: lease.epoch, nextOffset: appended.nextOffset }
+        const built = buildSegment(
+          {
+            accounts: account.kind === "account" ? [account.value] : [],
+            entries: payment.kind === "account" ? [] : [payment],
+            live: [],
+          },
+          store.partBytesMax,
+        )
+        const checkpoint = { shard: 5, epoch: lease.epoch, nextOffset: appended.nextOffset, segment: 7, base: 7 }
+        yield* store.save(
+          checkpoint,
+          1_700_000_000_000,
+          built.parts.map((part) => part.part),
+        )
+        return { epoch: lease.epoch, nextOffset: appended.nextOffset, checkpoint }
       }),
     )
     expect(first.nextOffset).toBe(2)
@@ -77,9 +94,9 @@ describe("LMDB persistence across restarts", () => {
         const lease = yield* (yield* ShardLeases).acquire(5)
         expect(lease.epoch).toBeGreaterThan(first.epoch)
         const snapshot = yield* (yield* SnapshotStore).claim(5, lease.epoch)
-        expect(snapshot?.checkpoint).toEqual({ shard: 5, epoch: first.epoch, nextOffset: 2 })
-        expect(snapshot?.entities).toHaveLength(2)
-        expect(snapshot?.entities).toEqual(expect.arrayContaining(saved))
+        expect(snapshot?.checkpoint).toEqual(first.checkpoint)
+        expect((snapshot?.accounts ?? []).flatMap((section) => decodeSection(section))).toEqual([account])
+        expect(snapshot?.parts.map((part) => part.segment)).toEqual([7])
         // The writer of the new run continues the log where the previous run left it.
         const writer = yield* (yield* Journal).openWriter(5)
         expect((yield* writer.append([depositRecord("acc-1", 4, 1n)])).nextOffset).toBe(3)
@@ -111,7 +128,9 @@ describe("LMDB persistence across restarts", () => {
     if (staleClaim._tag === "Failure") expect(staleClaim.failure._tag).toBe("SnapshotFenced")
     const staleSave = await withNode(
       dataDir,
-      Effect.result(SnapshotStore.use((store) => store.save({ shard: 0, epoch: 2, nextOffset: 1 }, []))),
+      Effect.result(
+        SnapshotStore.use((store) => store.save({ shard: 0, epoch: 2, nextOffset: 1, segment: 1, base: 1 }, 0, [])),
+      ),
     )
     expect(staleSave._tag).toBe("Failure")
     if (staleSave._tag === "Failure") expect(staleSave.failure._tag).toBe("SnapshotFenced")

@@ -1,15 +1,17 @@
 /**
  * The DynamoDB snapshot store against the local DynamoDB-API server (dynalite): the port's
- * contract, plus fencing of a stale owner, one table per tenant, and a large exact round trip.
- * Every test uses its own table prefix, so tests never see each other's shards.
+ * contract, plus fencing of a stale owner, one table per tenant, few writes per save, and a large
+ * exact round trip. Every test uses its own table prefix, so tests never see each other's shards.
  */
 import { DynamoDBClient, ScanCommand } from "@aws-sdk/client-dynamodb"
 import { Effect } from "effect"
 import { beforeAll, describe, expect, it } from "vitest"
+import { buildSegment } from "../../actors/segment-builder.ts"
 import type { AccountId, PaymentId } from "../../core/ids.ts"
-import { type Entity, entityKey } from "../../core/ledger.ts"
+import { type Account, type Entity, type Entry, entityKey } from "../../core/ledger.ts"
+import { decodeSection } from "../../core/segment-codec.ts"
 import { layerDynamoDb } from "../../persistence/dynamodb/snapshot-store-dynamodb.ts"
-import { SnapshotStore } from "../../persistence/snapshot-store.ts"
+import { type ClaimedSnapshot, type ShardCheckpoint, SnapshotStore } from "../../persistence/snapshot-store.ts"
 import { stackUp } from "../../scripts/local-stack/stack.ts"
 import { accountEntity, creditEntity, otherTenant, paymentEntity, tenant } from "../contract/fixtures.ts"
 import { snapshotStoreContract } from "../contract/snapshot-store.contract.ts"
@@ -31,6 +33,42 @@ const runWith = <A, E>(tablePrefix: string, program: Effect.Effect<A, E, Snapsho
 const byKey = (entities: ReadonlyArray<Entity>) =>
   [...entities].sort((left, right) => entityKey(left).localeCompare(entityKey(right)))
 
+const accountsOf = (entities: ReadonlyArray<Entity>): Array<Account> =>
+  entities.flatMap((entity) => (entity.kind === "account" ? [entity.value] : []))
+const entriesOf = (entities: ReadonlyArray<Entity>): Array<Entry> =>
+  entities.flatMap((entity) => (entity.kind === "account" ? [] : [entity]))
+
+const claimedAccounts = (claimed: ClaimedSnapshot | undefined): Array<Entity> => {
+  const latest = new Map<string, Entity>()
+  for (const section of claimed?.accounts ?? [])
+    for (const entity of decodeSection(section)) latest.set(entityKey(entity), entity)
+  return byKey([...latest.values()])
+}
+
+/** Saves entities as one segment (accounts and final entries) and says how many parts it took. */
+const saveEntities = (checkpoint: ShardCheckpoint, entities: ReadonlyArray<Entity>) =>
+  Effect.gen(function* () {
+    const store = yield* SnapshotStore
+    const built = buildSegment(
+      { accounts: accountsOf(entities), entries: entriesOf(entities), live: [] },
+      store.partBytesMax,
+    )
+    yield* store.save(
+      checkpoint,
+      1_700_000_000_000,
+      built.parts.map((part) => part.part),
+    )
+    return built.parts.length
+  })
+
+const checkpointOf = (shard: number, epoch: number, nextOffset: number, segment: number): ShardCheckpoint => ({
+  shard,
+  epoch,
+  nextOffset,
+  segment,
+  base: segment,
+})
+
 /** Reads a whole table with a plain client, outside the adapter under test. */
 const scanKeys = async (tableName: string): Promise<Array<string>> => {
   const client = new DynamoDBClient({
@@ -40,7 +78,7 @@ const scanKeys = async (tableName: string): Promise<Array<string>> => {
   })
   try {
     const output = await client.send(new ScanCommand({ TableName: tableName, ConsistentRead: true }))
-    return (output.Items ?? []).map((item) => item.entityKey?.S ?? "").sort()
+    return (output.Items ?? []).map((item) => item.partKey?.S ?? "").sort()
   } finally {
     client.destroy()
   }
@@ -57,37 +95,31 @@ describe("DynamoDB SnapshotStore", () => {
         Effect.gen(function* () {
           const store = yield* SnapshotStore
           yield* store.claim(0, 1)
-          yield* store.save({ shard: 0, epoch: 1, nextOffset: 5 }, [
+          yield* saveEntities(checkpointOf(0, 1, 5, 1001), [
             accountEntity("acc-1", 5n, 2),
-            paymentEntity("pay-1", "pending"),
+            paymentEntity("pay-1", "settled"),
           ])
           const owned = yield* store.claim(0, 2)
           const sameTenant = yield* Effect.result(
-            store.save({ shard: 0, epoch: 1, nextOffset: 9 }, [
-              paymentEntity("pay-1", "settled"),
-              accountEntity("acc-1", 666n, 3),
-              accountEntity("acc-7", 7n, 1),
-            ]),
+            saveEntities(checkpointOf(0, 1, 9, 1002), [accountEntity("acc-1", 666n, 3), accountEntity("acc-7", 7n, 1)]),
           )
           const newTenant = yield* Effect.result(
-            store.save({ shard: 0, epoch: 1, nextOffset: 9 }, [accountEntity("acc-8", 8n, 1, otherTenant)]),
+            saveEntities(checkpointOf(0, 1, 9, 1003), [accountEntity("acc-8", 8n, 1, otherTenant)]),
           )
           for (const stale of [sameTenant, newTenant]) {
             expect(stale._tag).toBe("Failure")
             if (stale._tag === "Failure") expect(stale.failure).toMatchObject({ _tag: "SnapshotFenced", epoch: 2 })
           }
           const seen = yield* store.claim(0, 3)
-          expect(seen?.checkpoint).toEqual({ shard: 0, epoch: 1, nextOffset: 5 })
-          expect(byKey(seen?.entities ?? [])).toEqual(byKey(owned?.entities ?? []))
-          expect(byKey(seen?.entities ?? [])).toEqual(
-            byKey([accountEntity("acc-1", 5n, 2), paymentEntity("pay-1", "pending")]),
-          )
+          expect(seen?.checkpoint).toEqual(checkpointOf(0, 1, 5, 1001))
+          expect(claimedAccounts(seen)).toEqual(claimedAccounts(owned))
+          expect(claimedAccounts(seen)).toEqual([accountEntity("acc-1", 5n, 2)])
         }),
       ),
     60_000,
   )
 
-  it("keeps each tenant's entities in that tenant's own table", async () => {
+  it("keeps each tenant's parts in that tenant's own table", async () => {
     const tablePrefix = nextPrefix()
     const ours = [accountEntity("acc-1", 10n, 1), paymentEntity("pay-1", "settled"), creditEntity("pay-2")]
     const theirs = [accountEntity("acc-1", 20n, 1, otherTenant), accountEntity("acc-2", 30n, 1, otherTenant)]
@@ -96,13 +128,16 @@ describe("DynamoDB SnapshotStore", () => {
       Effect.gen(function* () {
         const store = yield* SnapshotStore
         yield* store.claim(4, 1)
-        yield* store.save({ shard: 4, epoch: 1, nextOffset: 3 }, [...ours, ...theirs])
+        yield* saveEntities(checkpointOf(4, 1, 3, 2001), [...ours, ...theirs])
         const loaded = yield* store.claim(4, 2)
-        expect(byKey(loaded?.entities ?? [])).toEqual(byKey([...ours, ...theirs]))
+        expect(claimedAccounts(loaded)).toEqual(
+          byKey([...accountsOf(ours), ...accountsOf(theirs)].map((value) => ({ kind: "account" as const, value }))),
+        )
       }),
     )
-    expect(await scanKeys(`${tablePrefix}-tenant-${tenant}`)).toEqual(ours.map(entityKey).sort())
-    expect(await scanKeys(`${tablePrefix}-tenant-${otherTenant}`)).toEqual(theirs.map(entityKey).sort())
+    const partKeys = ["f#0000000000002001#00000", "p#0000000000002001#00000"]
+    expect(await scanKeys(`${tablePrefix}-tenant-${tenant}`)).toEqual(partKeys)
+    expect(await scanKeys(`${tablePrefix}-tenant-${otherTenant}`)).toEqual(partKeys)
   }, 60_000)
 
   it("answers SnapshotUnavailable, not a defect, when the server cannot be reached", async () => {
@@ -115,9 +150,7 @@ describe("DynamoDB SnapshotStore", () => {
       Effect.gen(function* () {
         const store = yield* SnapshotStore
         const claim = yield* Effect.result(store.claim(0, 1))
-        const save = yield* Effect.result(
-          store.save({ shard: 0, epoch: 1, nextOffset: 1 }, [accountEntity("a", 1n, 1)]),
-        )
+        const save = yield* Effect.result(saveEntities(checkpointOf(0, 1, 1, 1), [accountEntity("a", 1n, 1)]))
         return [claim, save]
       }).pipe(Effect.provide(unreachable)),
     )
@@ -128,7 +161,7 @@ describe("DynamoDB SnapshotStore", () => {
   }, 60_000)
 
   it(
-    "round-trips a snapshot of 2,000 entities exactly, balances beyond 2^53 included",
+    "round-trips 12,000 accounts and 20,000 payments exactly in a few dozen writes, balances beyond 2^53 included",
     () =>
       runWith(
         nextPrefix(),
@@ -136,12 +169,13 @@ describe("DynamoDB SnapshotStore", () => {
           const store = yield* SnapshotStore
           const beyondSafe = 2n ** 53n
           const entities: Array<Entity> = []
-          for (let index = 0; index < 1_500; index++) {
+          for (let index = 0; index < 12_000; index++) {
             const sign = index % 2 === 0 ? 1n : -1n
             const owner = index % 3 === 0 ? otherTenant : tenant
-            entities.push(accountEntity(`acc-${index}`, sign * (beyondSafe * 1_000n + BigInt(index)), index + 1, owner))
+            const balance = sign === 1n ? beyondSafe * 1_000n + BigInt(index) : 0n
+            entities.push(accountEntity(`acc-${index}`, balance, index + 1, owner))
           }
-          for (let index = 0; index < 500; index++) {
+          for (let index = 0; index < 20_000; index++) {
             const payment = paymentEntity(`pay-${index}`, index % 2 === 0 ? "settled" : "declined")
             if (payment.kind !== "payment") throw new Error("fixture is not a payment")
             entities.push({
@@ -151,15 +185,19 @@ describe("DynamoDB SnapshotStore", () => {
           }
           yield* store.claim(5, 1)
           const saveStartMs = performance.now()
-          yield* store.save({ shard: 5, epoch: 1, nextOffset: 2_000 }, entities)
+          const parts = yield* saveEntities(checkpointOf(5, 1, 32_000, 3001), entities)
           const saveMs = performance.now() - saveStartMs
           const claimStartMs = performance.now()
           const loaded = yield* store.claim(5, 2)
           const claimMs = performance.now() - claimStartMs
-          console.log(`dynalite: save of 2,000 entities ${saveMs.toFixed(0)} ms, claim ${claimMs.toFixed(0)} ms`)
-          expect(loaded?.checkpoint).toEqual({ shard: 5, epoch: 1, nextOffset: 2_000 })
-          expect(loaded?.entities.length).toBe(2_000)
-          expect(byKey(loaded?.entities ?? [])).toEqual(byKey(entities))
+          console.log(
+            `dynalite: save of 32,000 entities in ${parts} parts ${saveMs.toFixed(0)} ms, claim ${claimMs.toFixed(0)} ms`,
+          )
+          // Two items per part: the writes of a save follow its bytes, not its count of payments.
+          expect(parts).toBeLessThan(40)
+          expect(loaded?.checkpoint).toEqual(checkpointOf(5, 1, 32_000, 3001))
+          expect(claimedAccounts(loaded)).toEqual(byKey(entities.filter((entity) => entity.kind === "account")))
+          expect(loaded?.parts.length).toBe(parts)
         }),
       ),
     180_000,

@@ -9,13 +9,21 @@
  */
 import fc from "fast-check"
 import type { Command, Deposit, OpenAccount, Transfer } from "../../core/commands.ts"
-import { decide } from "../../core/decide.ts"
+import { type Decision, decide } from "../../core/decide.ts"
 import { isRejection, type Rejection } from "../../core/errors.ts"
 import type { DeclineReason, Event } from "../../core/events.ts"
 import { applyEvents } from "../../core/evolve.ts"
 import type { AccountId, DepositId, PaymentId, TenantId } from "../../core/ids.ts"
 import { type Entity, entityKey, Ledger } from "../../core/ledger.ts"
 import type { Currency } from "../../core/money.ts"
+import { defaultLedgerPolicy } from "../../core/policy.ts"
+
+/** The policy scenarios decide with: the default window, far longer than any scenario. */
+export const scenarioPolicy = defaultLedgerPolicy
+
+/** A decision as the driver records it: the events of an accepted one, or its rejection. */
+export const eventsOrRejection = (decision: Decision): Rejection | ReadonlyArray<Event> =>
+  isRejection(decision) ? decision : decision.events
 
 export const tenantIds: ReadonlyArray<TenantId> = ["tenant-a", "tenant-b"].map((id) => id as TenantId)
 /** `x` and `x\0p-1` make `(x, "p-1\0p-2")` and `(x\0p-1, "p-2")` look alike to a NUL-joined key. */
@@ -255,12 +263,9 @@ const clientCommand = (ledger: Ledger, step: Step, index: number): Command | und
 const sagaCommand = (scenario: Scenario, step: Step, index: number): Command | undefined => {
   const sagas = [...scenario.sagas.values()]
   if (step._tag === "DeliverCredit") {
-    // A refused credit is followed by the reversal, never by another delivery: the creditor keeps
-    // no record of a refusal, so a delivery after the reversal would be applied if the creditor
-    // account had been opened meanwhile, and money would be created. The runtime must not deliver
-    // a credit again once the saga has reversed; every other saga may see duplicates.
-    const eligible = sagas.filter((saga) => typeof saga.credit === "string")
-    const saga = eligible[step.pick % Math.max(eligible.length, 1)]
+    // Any saga may see its credit delivered again, even after it ended: the creditor keeps a record
+    // of what it did (applied or refused), so a redelivery is never applied a second time.
+    const saga = sagas[step.pick % Math.max(sagas.length, 1)]
     if (saga === undefined) return undefined
     const { debit } = saga
     return {
@@ -271,6 +276,7 @@ const sagaCommand = (scenario: Scenario, step: Step, index: number): Command | u
       to: debit.to,
       amountMinor: debit.amountMinor,
       currency: debit.currency,
+      paymentCreatedAtMs: debit.timestampMs,
     }
   }
   if (step._tag === "EndSaga") {
@@ -304,9 +310,11 @@ const track = (scenario: Scenario, decided: Decided): void => {
   if (command._tag === "ApplyCredit") {
     const saga = scenario.sagas.get(modelKey(command.tenantId, command.from, command.paymentId))
     if (saga === undefined) return
-    if (isRejection(decision)) {
-      saga.credit = { refused: decision.code === "CURRENCY_MISMATCH" ? "CURRENCY_MISMATCH" : "UNKNOWN_ACCOUNT" }
-    } else if (decision.length > 0) saga.credit = "applied"
+    if (isRejection(decision)) return
+    for (const event of decision) {
+      if (event._tag === "TransferCredited") saga.credit = "applied"
+      if (event._tag === "CreditRefused") saga.credit = { refused: event.reason }
+    }
     return
   }
   if (command._tag === "SettleTransfer" || command._tag === "ReverseTransfer") {
@@ -344,7 +352,7 @@ export const runScenario = (steps: ReadonlyArray<Step>, hooks: ScenarioHooks = {
   steps.forEach((step, index) => {
     const submission = submissionOf(scenario, step, index)
     if (submission === undefined) return
-    const decision = decide(scenario.ledger, submission.command)
+    const decision = eventsOrRejection(decide(scenario.ledger, submission.command, scenarioPolicy))
     const decided: Decided = { ...submission, decision }
     hooks.afterDecide?.(scenario, decided)
     if (!isRejection(decision) && decision.length > 0) {

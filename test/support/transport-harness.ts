@@ -49,7 +49,7 @@ export const startTransportHarness = async (
     Layer.succeed(SnapshotStore)(makeMemorySnapshotStore(newMemorySnapshotControl())),
     Layer.succeed(ShardLeases)(makeMemoryShardLeases()),
   )
-  const limits: RuntimeLimits = { ...defaultRuntimeLimits, shardCount: 4, sagaSweepIntervalMs: 50, ...options.limits }
+  const limits: RuntimeLimits = { ...defaultRuntimeLimits, shardCount: 4, ...options.limits }
   const processor = await Effect.runPromise(makePaymentNode(limits).pipe(Effect.provide(layer), Scope.provide(scope)))
   const server = await startServer({
     host: "127.0.0.1",

@@ -34,7 +34,12 @@ const minor = fc.oneof(
   fc.constantFrom(0n, 1n, -1n, 2n ** 53n, 2n ** 53n + 1n, -(2n ** 53n) - 1n, 2n ** 64n + 1n),
 )
 const positiveMinor = minor.map((value) => (value < 0n ? -value : value) + 1n)
-const reason = fc.constantFrom("INSUFFICIENT_FUNDS" as const, "UNKNOWN_ACCOUNT" as const, "CURRENCY_MISMATCH" as const)
+const reason = fc.constantFrom(
+  "INSUFFICIENT_FUNDS" as const,
+  "UNKNOWN_ACCOUNT" as const,
+  "CURRENCY_MISMATCH" as const,
+  "EXPIRED" as const,
+)
 
 const envelope = {
   schemaVersion: fc.constant(1),
@@ -71,6 +76,15 @@ const eventArbitrary: fc.Arbitrary<Event> = fc.oneof(
     from: accountId,
     amountMinor: positiveMinor,
     currency,
+    delivered: fc.boolean(),
+  }),
+  fc.record({
+    _tag: fc.constant("CreditRefused" as const),
+    ...envelope,
+    from: accountId,
+    amountMinor: positiveMinor,
+    currency,
+    reason,
   }),
   fc.record({ _tag: fc.constant("TransferSettled" as const), ...envelope }),
   fc.record({ _tag: fc.constant("TransferReversed" as const), ...envelope, reason }),
@@ -111,11 +125,21 @@ const entityArbitrary: fc.Arbitrary<Entity> = fc.oneof(
       depositId: idText.map((text) => text as DepositId),
       amountMinor: positiveMinor,
       currency,
+      createdAtMs: fc.integer({ min: 0, max: 2 ** 47 }),
     }),
   }),
   fc.record({
     kind: fc.constant("credit" as const),
-    value: fc.record({ tenantId, paymentId, from: accountId, to: accountId, amountMinor: positiveMinor }),
+    value: fc.record({
+      tenantId,
+      paymentId,
+      from: accountId,
+      to: accountId,
+      amountMinor: positiveMinor,
+      outcome: fc.constantFrom("applied" as const, "refused" as const),
+      reason: fc.option(reason, { nil: null }),
+      createdAtMs: fc.integer({ min: 0, max: 2 ** 47 }),
+    }),
   }),
 )
 

@@ -5,19 +5,26 @@
  */
 import { describe, expect, it } from "vitest"
 import type { Command } from "../../core/commands.ts"
-import { type Decision, decide } from "../../core/decide.ts"
+import { type Accepted, type Decision, decide } from "../../core/decide.ts"
 import { isRejection } from "../../core/errors.ts"
 import type { Event } from "../../core/events.ts"
 import { applyEvents } from "../../core/evolve.ts"
 import type { AccountId, DepositId, PaymentId, TenantId } from "../../core/ids.ts"
 import { Ledger } from "../../core/ledger.ts"
 import type { Currency } from "../../core/money.ts"
+import type { LedgerPolicy } from "../../core/policy.ts"
+import { pendingEffects } from "../../core/transfer-saga.ts"
 
 const tenant = "tenant-a" as TenantId
 const otherTenant = "tenant-b" as TenantId
 const usd = "USD" as Currency
 const jpy = "JPY" as Currency
 const meta = { tenantId: tenant, correlationId: "corr-1", timestampMs: 1_700_000_000_000 }
+const policy: LedgerPolicy = {
+  idempotencyRetentionMs: 60_000,
+  creditRedeliveryDelayMs: 100,
+  creditRedeliveryDelayMsMax: 1_000,
+}
 
 const open = (accountId: string, floorMinor = 0n, currency = usd, tenantId = tenant): Command => ({
   _tag: "OpenAccount",
@@ -59,6 +66,7 @@ const applyCredit = (paymentId: string, from: string, to: string, amountMinor: b
   to: to as AccountId,
   amountMinor,
   currency,
+  paymentCreatedAtMs: meta.timestampMs,
 })
 const settle = (paymentId: string, from: string): Command => ({
   _tag: "SettleTransfer",
@@ -78,22 +86,32 @@ const reverse = (paymentId: string, from: string): Command => ({
 const given = (...commands: ReadonlyArray<Command>): Ledger => {
   const ledger = new Ledger()
   for (const command of commands) {
-    const decision = decide(ledger, command)
+    const decision = decide(ledger, command, policy)
     if (isRejection(decision)) throw new Error(`given ${command._tag} was rejected: ${decision.code}`)
-    applyEvents(ledger, decision)
+    applyEvents(ledger, decision.events)
   }
   return ledger
 }
 
 /** Decides the command and, if accepted, applies its events, like a shard does. */
 const when = (ledger: Ledger, command: Command): Decision => {
-  const decision = decide(ledger, command)
-  if (!isRejection(decision)) applyEvents(ledger, decision)
+  const decision = decide(ledger, command, policy)
+  if (!isRejection(decision)) applyEvents(ledger, decision.events)
   return decision
 }
 
 const tags = (decision: Decision): ReadonlyArray<string> | string =>
-  isRejection(decision) ? decision.code : decision.map((event: Event) => event._tag)
+  isRejection(decision) ? decision.code : decision.events.map((event: Event) => event._tag)
+
+/** The side effects of an accepted decision, by kind and the command they carry. */
+const effectsOf = (decision: Decision): ReadonlyArray<string> =>
+  isRejection(decision)
+    ? []
+    : decision.effects.map((effect) =>
+        effect._tag === "Deliver"
+          ? `Deliver ${effect.command._tag}`
+          : `Schedule ${effect.command._tag} +${effect.atMs - meta.timestampMs}ms`,
+      )
 
 const balanceOf = (ledger: Ledger, accountId: string, tenantId = tenant): bigint | undefined =>
   ledger.account(tenantId, accountId as AccountId)?.balanceMinor
@@ -154,7 +172,7 @@ describe("Deposit", () => {
 
   it("given a deposit was made, when it is repeated with the same fields, then no events and no second credit", () => {
     const ledger = given(open("a"), deposit("a", "d-1", 10n))
-    expect(when(ledger, deposit("a", "d-1", 10n))).toEqual([])
+    expect(tags(when(ledger, deposit("a", "d-1", 10n)))).toEqual([])
     expect(balanceOf(ledger, "a")).toBe(10n)
   })
 
@@ -195,7 +213,7 @@ describe("Transfer between accounts of one shard (creditorLocal)", () => {
   it("given a declined payment, when retried after funds arrived, then the same decline and no debit", () => {
     const ledger = given(open("a"), open("b"), deposit("a", "d-1", 100n), transfer("p-1", "a", "b", 101n))
     when(ledger, deposit("a", "d-2", 1_000n))
-    expect(when(ledger, transfer("p-1", "a", "b", 101n))).toEqual([])
+    expect(tags(when(ledger, transfer("p-1", "a", "b", 101n)))).toEqual([])
     expect(paymentOf(ledger, "a", "p-1")).toMatchObject({ status: "declined", reason: "INSUFFICIENT_FUNDS" })
     expect(balanceOf(ledger, "a")).toBe(1_100n)
   })
@@ -247,7 +265,7 @@ describe("Transfer between accounts of one shard (creditorLocal)", () => {
 
   it("given a paid transfer, when repeated with the same fields, then no events and no second debit", () => {
     const ledger = given(open("a"), open("b"), deposit("a", "d-1", 100n), transfer("p-1", "a", "b", 60n))
-    expect(when(ledger, transfer("p-1", "a", "b", 60n))).toEqual([])
+    expect(tags(when(ledger, transfer("p-1", "a", "b", 60n)))).toEqual([])
     expect(balanceOf(ledger, "a")).toBe(40n)
     expect(balanceOf(ledger, "b")).toBe(60n)
   })
@@ -273,9 +291,11 @@ describe("Transfer between accounts of one shard (creditorLocal)", () => {
 describe("Transfer across shards (saga)", () => {
   const funded = () => given(open("a"), open("b"), deposit("a", "d-1", 100n))
 
-  it("given funds, when transferred to another shard, then only the debit is recorded and the payment is pending", () => {
+  it("given funds, when transferred to another node's shard, then the debit is recorded, pending, and the credit delivered after commit", () => {
     const ledger = funded()
-    expect(tags(when(ledger, transfer("p-1", "a", "b", 30n, { creditorLocal: false })))).toEqual(["TransferDebited"])
+    const decision = when(ledger, transfer("p-1", "a", "b", 30n, { creditorLocal: false }))
+    expect(tags(decision)).toEqual(["TransferDebited"])
+    expect(effectsOf(decision)).toEqual(["Deliver ApplyCredit", "Schedule RedeliverCredit +100ms"])
     expect(balanceOf(ledger, "a")).toBe(70n)
     expect(balanceOf(ledger, "b")).toBe(0n)
     expect(paymentOf(ledger, "a", "p-1")?.status).toBe("pending")
@@ -289,17 +309,82 @@ describe("Transfer across shards (saga)", () => {
   it("given a pending payment, when the credit is applied twice, then the creditor is credited once", () => {
     const ledger = funded()
     when(ledger, transfer("p-1", "a", "b", 30n, { creditorLocal: false }))
-    expect(tags(when(ledger, applyCredit("p-1", "a", "b", 30n)))).toEqual(["TransferCredited"])
-    expect(when(ledger, applyCredit("p-1", "a", "b", 30n))).toEqual([])
+    const first = when(ledger, applyCredit("p-1", "a", "b", 30n))
+    expect(tags(first)).toEqual(["TransferCredited"])
+    expect(effectsOf(first)).toEqual(["Deliver SettleTransfer"])
+    // The redelivery changes nothing and answers the debtor the same way again.
+    const again = when(ledger, applyCredit("p-1", "a", "b", 30n))
+    expect(tags(again)).toEqual([])
+    expect(effectsOf(again)).toEqual(["Deliver SettleTransfer"])
     expect(balanceOf(ledger, "b")).toBe(30n)
   })
 
-  it("given no creditor account, when the credit is applied, then UNKNOWN_ACCOUNT", () => {
-    expect(tags(when(given(), applyCredit("p-1", "a", "b", 30n)))).toBe("UNKNOWN_ACCOUNT")
+  it("given no creditor account, when the credit is delivered, then the refusal is recorded and the debtor told to reverse", () => {
+    const ledger = given()
+    const refused = when(ledger, applyCredit("p-1", "a", "b", 30n))
+    expect(tags(refused)).toEqual(["CreditRefused"])
+    expect(effectsOf(refused)).toEqual(["Deliver ReverseTransfer"])
+    expect(ledger.credit(tenant, "b" as AccountId, "a" as AccountId, "p-1" as PaymentId)).toMatchObject({
+      outcome: "refused",
+      reason: "UNKNOWN_ACCOUNT",
+    })
+    // Opening the account later does not make a redelivery apply: the refusal stands.
+    when(ledger, open("b"))
+    const redelivered = when(ledger, applyCredit("p-1", "a", "b", 30n))
+    expect(tags(redelivered)).toEqual([])
+    expect(effectsOf(redelivered)).toEqual(["Deliver ReverseTransfer"])
+    expect(balanceOf(ledger, "b")).toBe(0n)
   })
 
-  it("given a creditor in JPY, when a USD credit is applied, then CURRENCY_MISMATCH", () => {
-    expect(tags(when(given(open("b", 0n, jpy)), applyCredit("p-1", "a", "b", 30n)))).toBe("CURRENCY_MISMATCH")
+  it("given a creditor in JPY, when a USD credit is delivered, then it is refused with CURRENCY_MISMATCH", () => {
+    const ledger = given(open("b", 0n, jpy))
+    expect(tags(when(ledger, applyCredit("p-1", "a", "b", 30n)))).toEqual(["CreditRefused"])
+    expect(ledger.credit(tenant, "b" as AccountId, "a" as AccountId, "p-1" as PaymentId)?.reason).toBe(
+      "CURRENCY_MISMATCH",
+    )
+    expect(balanceOf(ledger, "b")).toBe(0n)
+  })
+
+  it("given a payment older than the window and no record of its credit, when delivered, then it is refused EXPIRED", () => {
+    const ledger = given(open("b"))
+    const late = {
+      ...applyCredit("p-1", "a", "b", 30n),
+      timestampMs: meta.timestampMs + policy.idempotencyRetentionMs,
+    } as Command
+    expect(tags(when(ledger, late))).toEqual(["CreditRefused"])
+    expect(balanceOf(ledger, "b")).toBe(0n)
+  })
+
+  it("given an applied credit, when it is redelivered after the payment's window, then it is still not applied twice", () => {
+    const ledger = given(open("b"), applyCredit("p-1", "a", "b", 30n))
+    const late = {
+      ...applyCredit("p-1", "a", "b", 30n),
+      timestampMs: meta.timestampMs + policy.idempotencyRetentionMs + 1,
+    } as Command
+    const decision = when(ledger, late)
+    expect(tags(decision)).toEqual([])
+    expect(effectsOf(decision)).toEqual(["Deliver SettleTransfer"])
+    expect(balanceOf(ledger, "b")).toBe(30n)
+  })
+
+  it("given a pending payment, when its redelivery timer fires, then the credit is delivered again and the next timer doubles", () => {
+    const ledger = funded()
+    when(ledger, transfer("p-1", "a", "b", 30n, { creditorLocal: false }))
+    const redeliver = (attempt: number, atMs: number): Command => ({
+      _tag: "RedeliverCredit",
+      ...meta,
+      timestampMs: atMs,
+      paymentId: "p-1" as PaymentId,
+      from: "a" as AccountId,
+      attempt,
+    })
+    const decision = when(ledger, redeliver(1, meta.timestampMs))
+    expect(tags(decision)).toEqual([])
+    expect(effectsOf(decision)).toEqual(["Deliver ApplyCredit", "Schedule RedeliverCredit +200ms"])
+    // Past the horizon the payment stays pending (in doubt) and nothing more is sent.
+    expect(effectsOf(when(ledger, redeliver(9, meta.timestampMs + 2 * policy.idempotencyRetentionMs)))).toEqual([])
+    when(ledger, settle("p-1", "a"))
+    expect(effectsOf(when(ledger, redeliver(2, meta.timestampMs)))).toEqual([])
   })
 
   it("given a credited payment, when settled twice, then settled once and the balances stand", () => {
@@ -307,7 +392,7 @@ describe("Transfer across shards (saga)", () => {
     when(ledger, transfer("p-1", "a", "b", 30n, { creditorLocal: false }))
     when(ledger, applyCredit("p-1", "a", "b", 30n))
     expect(tags(when(ledger, settle("p-1", "a")))).toEqual(["TransferSettled"])
-    expect(when(ledger, settle("p-1", "a"))).toEqual([])
+    expect(tags(when(ledger, settle("p-1", "a")))).toEqual([])
     expect(paymentOf(ledger, "a", "p-1")?.status).toBe("settled")
     expect(balanceOf(ledger, "a")).toBe(70n)
   })
@@ -316,7 +401,7 @@ describe("Transfer across shards (saga)", () => {
     const ledger = given(open("a"), deposit("a", "d-1", 100n))
     when(ledger, transfer("p-1", "a", "z", 30n, { creditorLocal: false }))
     expect(tags(when(ledger, reverse("p-1", "a")))).toEqual(["TransferReversed"])
-    expect(when(ledger, reverse("p-1", "a"))).toEqual([])
+    expect(tags(when(ledger, reverse("p-1", "a")))).toEqual([])
     expect(balanceOf(ledger, "a")).toBe(100n)
     expect(paymentOf(ledger, "a", "p-1")).toMatchObject({ status: "declined", reason: "UNKNOWN_ACCOUNT" })
   })
@@ -326,7 +411,7 @@ describe("Transfer across shards (saga)", () => {
     when(ledger, transfer("p-1", "a", "b", 30n, { creditorLocal: false }))
     when(ledger, applyCredit("p-1", "a", "b", 30n))
     when(ledger, settle("p-1", "a"))
-    expect(when(ledger, reverse("p-1", "a"))).toEqual([])
+    expect(tags(when(ledger, reverse("p-1", "a")))).toEqual([])
     expect(paymentOf(ledger, "a", "p-1")?.status).toBe("settled")
     expect(balanceOf(ledger, "a")).toBe(70n)
   })
@@ -335,7 +420,7 @@ describe("Transfer across shards (saga)", () => {
     const ledger = given(open("a"), deposit("a", "d-1", 100n))
     when(ledger, transfer("p-1", "a", "z", 30n, { creditorLocal: false }))
     when(ledger, reverse("p-1", "a"))
-    expect(when(ledger, settle("p-1", "a"))).toEqual([])
+    expect(tags(when(ledger, settle("p-1", "a")))).toEqual([])
     expect(paymentOf(ledger, "a", "p-1")?.status).toBe("declined")
   })
 
@@ -350,8 +435,8 @@ describe("events carry the envelope", () => {
   it("given an account, when commands are accepted, then its events are numbered 1, 2, 3 without gaps", () => {
     const ledger = given(open("a"), open("b"))
     const events = [
-      ...(when(ledger, deposit("a", "d-1", 100n)) as ReadonlyArray<Event>),
-      ...(when(ledger, transfer("p-1", "a", "b", 1n)) as ReadonlyArray<Event>),
+      ...(when(ledger, deposit("a", "d-1", 100n)) as Accepted).events,
+      ...(when(ledger, transfer("p-1", "a", "b", 1n)) as Accepted).events,
     ]
     expect(events.map((event) => [event.accountId, event.sequence])).toEqual([
       ["a", 2],
@@ -396,6 +481,51 @@ describe("regression: ids that contain the key separator", () => {
     const ledger = given(open("x"), open(collidingAccount))
     when(ledger, deposit(collidingAccount, "d-1", 3n))
     expect(tags(when(ledger, deposit("x", "p-1\u0000d-1", 4n)))).toEqual(["FundsDeposited"])
-    expect(ledger.deposits.size).toBe(2)
+    expect([...ledger.entries.values()].filter((entry) => entry.kind === "deposit")).toHaveLength(2)
+  })
+})
+
+describe("idempotency window", () => {
+  const later = (command: Command, ms: number): Command =>
+    ({ ...command, timestampMs: meta.timestampMs + ms }) as Command
+
+  it("given a deposit older than the window, when its key is used again, then it is a new deposit", () => {
+    const ledger = given(open("a"), deposit("a", "d-1", 10n))
+    expect(tags(when(ledger, later(deposit("a", "d-1", 99n), policy.idempotencyRetentionMs - 1)))).toBe(
+      "IDEMPOTENCY_CONFLICT",
+    )
+    expect(tags(when(ledger, later(deposit("a", "d-1", 99n), policy.idempotencyRetentionMs)))).toEqual([
+      "FundsDeposited",
+    ])
+    expect(balanceOf(ledger, "a")).toBe(109n)
+  })
+
+  it("given a settled payment older than the window, when its key is used again, then it is a new payment", () => {
+    const ledger = given(open("a"), open("b"), deposit("a", "d-1", 100n), transfer("p-1", "a", "b", 10n))
+    expect(tags(when(ledger, later(transfer("p-1", "a", "b", 20n), policy.idempotencyRetentionMs)))).toEqual([
+      "TransferDebited",
+      "TransferCredited",
+    ])
+    expect(balanceOf(ledger, "a")).toBe(70n)
+  })
+
+  it("given a pending payment, however old, then its key is still held (a saga needs it)", () => {
+    const ledger = given(open("a"), deposit("a", "d-1", 100n), transfer("p-1", "a", "z", 10n, { creditorLocal: false }))
+    const command = later(transfer("p-1", "a", "z", 10n, { creditorLocal: false }), 10 * policy.idempotencyRetentionMs)
+    expect(tags(when(ledger, command))).toEqual([])
+    expect(balanceOf(ledger, "a")).toBe(90n)
+  })
+})
+
+describe("pendingEffects (resuming sagas after a recovery)", () => {
+  it("given pending payments, then each gets its credit delivered again with a redelivery scheduled", () => {
+    const ledger = given(open("a"), deposit("a", "d-1", 100n), transfer("p-1", "a", "z", 10n, { creditorLocal: false }))
+    const pending = [...ledger.entries.values()].flatMap((entry) => (entry.kind === "payment" ? [entry.value] : []))
+    const effects = pendingEffects(pending, meta.timestampMs, policy)
+    expect(effects.map((effect) => `${effect._tag} ${effect.command._tag}`)).toEqual([
+      "Deliver ApplyCredit",
+      "Schedule RedeliverCredit",
+    ])
+    expect(pendingEffects([], meta.timestampMs, policy)).toEqual([])
   })
 })

@@ -11,6 +11,7 @@ import { Journal } from "../../persistence/journal.ts"
 import {
   type MemoryJournalControl,
   makeMemoryJournal,
+  memoryRecords,
   newMemoryJournalControl,
 } from "../../persistence/memory/journal-memory.ts"
 import { makeMemoryShardLeases } from "../../persistence/memory/shard-leases-memory.ts"
@@ -36,8 +37,7 @@ const limits: RuntimeLimits = {
   ...defaultRuntimeLimits,
   shardCount: 4,
   rebuildRetryDelayMs: 20,
-  sagaRetryDelayMs: 10,
-  sagaSweepIntervalMs: 50,
+  policy: { ...defaultRuntimeLimits.policy, creditRedeliveryDelayMs: 10, creditRedeliveryDelayMsMax: 50 },
 }
 
 interface Stores {
@@ -82,16 +82,23 @@ const b0 = accountInShard(0, 4, "b")
 const c1 = accountInShard(1, 4, "c")
 
 describe("PaymentNode", () => {
-  it("settles same-shard transfers at once and cross-shard transfers through the saga", async () => {
+  it("settles transfers within a shard and across shards at once, each in one journal append", async () => {
     const stores = newStores()
     const node = await startNode(stores)
     for (const id of [a0, b0, c1]) expect((await submit(node.processor, open(id)))._tag).toBe("Account")
     await submit(node.processor, deposit(a0, "d1", 10_000n))
     const local = await submit(node.processor, transfer("p1", a0, b0, 2_500n))
     expect(local._tag === "Payment" && local.payment.status).toBe("settled")
-    const remote = await submit(node.processor, transfer("p2", a0, c1, 1_000n))
-    expect(remote._tag === "Payment" && remote.payment.status).toBe("pending")
-    await eventually(async () => (await paymentStatus(node.processor, a0, "p2")) === "settled")
+    const appendsBefore = stores.journal.appendsTotal
+    const across = await submit(node.processor, transfer("p2", a0, c1, 1_000n))
+    expect(across._tag === "Payment" && across.payment.status).toBe("settled")
+    // Debit on shard 0 and credit on shard 1: two records, one atomic append.
+    expect(stores.journal.appendsTotal - appendsBefore).toBe(1)
+    expect(
+      memoryRecords(stores.journal, 1)
+        .at(-1)
+        ?.events.map((event) => event._tag),
+    ).toEqual(["TransferCredited"])
     expect(await balanceOf(node.processor, a0)).toBe(6_500n)
     expect(await balanceOf(node.processor, b0)).toBe(2_500n)
     expect(await balanceOf(node.processor, c1)).toBe(1_000n)
@@ -119,18 +126,19 @@ describe("PaymentNode", () => {
     expect(outcomes.every((outcome) => outcome._tag === "Account")).toBe(true)
     expect(await balanceOf(node.processor, a0)).toBe(200n)
     expect(stores.journal.logs.get(0)?.length).toBe(201)
+    expect(stores.journal.appendsTotal).toBeLessThan(20)
     await node.stop()
   })
 
   it("recovers exactly the acknowledged state after a restart, from journal and from snapshots", async () => {
     const stores = newStores()
-    const first = await startNode(stores, { ...limits, snapshotEveryEvents: 5 })
+    const first = await startNode(stores, { ...limits, snapshotEveryEvents: 5, recentEntriesMax: 4 })
     for (const id of [a0, b0, c1]) await submit(first.processor, open(id))
     await submit(first.processor, deposit(a0, "d1", 5_000n))
     for (let index = 0; index < 20; index++) {
       await submit(first.processor, transfer(`p${index}`, a0, index % 2 === 0 ? b0 : c1, 100n))
     }
-    await eventually(async () => (await paymentStatus(first.processor, a0, "p19")) === "settled")
+    expect(await paymentStatus(first.processor, a0, "p19")).toBe("settled")
     await first.stop()
     expect(stores.snapshots.checkpoints.size).toBeGreaterThan(0)
     const second = await startNode(stores)
@@ -139,6 +147,8 @@ describe("PaymentNode", () => {
     expect(await balanceOf(second.processor, c1)).toBe(1_000n)
     const retry = await submit(second.processor, deposit(a0, "d1", 5_000n))
     expect(retry._tag === "Account" && retry.account.balanceMinor).toBe(3_000n)
+    for (let index = 0; index < 20; index++)
+      expect(await paymentStatus(second.processor, a0, `p${index}`)).toBe("settled")
     await second.stop()
   })
 

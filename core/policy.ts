@@ -1,0 +1,50 @@
+/**
+ * The ledger's policy: how long idempotency keys are honoured and how a cross-shard credit is
+ * redelivered. Configuration, passed to `decide`; the runtime reads no other rule of the domain.
+ */
+import type { Entry } from "./ledger.ts"
+
+export interface LedgerPolicy {
+  /** A payment or deposit key takes effect once within this window from its first use; after it, the key may be reused. */
+  readonly idempotencyRetentionMs: number
+  /** First delay before a pending cross-shard credit is delivered again; doubles on every attempt... */
+  readonly creditRedeliveryDelayMs: number
+  /** ...up to this delay. */
+  readonly creditRedeliveryDelayMsMax: number
+}
+
+export const defaultLedgerPolicy: LedgerPolicy = {
+  idempotencyRetentionMs: 24 * 60 * 60 * 1000,
+  creditRedeliveryDelayMs: 200,
+  creditRedeliveryDelayMsMax: 30_000,
+}
+
+/**
+ * How long a creditor remembers what it did with a delivered credit: twice the idempotency window.
+ * The debtor redelivers a pending credit for at most `redeliveryHorizonMs`, less than this, so a
+ * redelivery always finds the record of an earlier application and is never applied twice.
+ */
+export const creditRetentionMs = (policy: LedgerPolicy): number => 2 * policy.idempotencyRetentionMs
+
+/** Redeliveries stop this long after the payment was created (one longest delay short of the credit's retention). */
+export const redeliveryHorizonMs = (policy: LedgerPolicy): number =>
+  creditRetentionMs(policy) - 2 * policy.creditRedeliveryDelayMsMax
+
+/** The delay before redelivery attempt `attempt` (1, 2, ...). */
+export const redeliveryDelayMs = (policy: LedgerPolicy, attempt: number): number =>
+  Math.min(policy.creditRedeliveryDelayMs * 2 ** Math.min(attempt - 1, 30), policy.creditRedeliveryDelayMsMax)
+
+/**
+ * An entry past its window is as if absent: its key may be used again. A live entry (a pending
+ * payment) never expires, since its saga still needs it.
+ */
+export const isExpired = (entry: Entry, nowMs: number, policy: LedgerPolicy): boolean => {
+  switch (entry.kind) {
+    case "payment":
+      return entry.value.status !== "pending" && entry.value.createdAtMs + policy.idempotencyRetentionMs <= nowMs
+    case "deposit":
+      return entry.value.createdAtMs + policy.idempotencyRetentionMs <= nowMs
+    case "credit":
+      return entry.value.createdAtMs + creditRetentionMs(policy) <= nowMs
+  }
+}
