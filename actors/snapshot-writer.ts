@@ -65,6 +65,7 @@ export class SnapshotWriter {
   private sequence = 0
   private baseSegment: number | undefined
   private baseAccountBytes: number
+  private baseSavedAtMs: number
   private accountBytesSinceBase = 0
   private readonly segments: Array<SavedSegment>
   /** (time, offset) of recent saves, for the journal's retention. */
@@ -89,6 +90,7 @@ export class SnapshotWriter {
     this.committedOffset = start.nextOffset
     this.baseSegment = start.baseSegment
     this.baseAccountBytes = start.accountBytesStored
+    this.baseSavedAtMs = start.segments.find((segment) => segment.segment === start.baseSegment)?.savedAtMs ?? clock.nowMs()
     this.segments = start.segments
     // Shards start together, so their intervals are spread over one period: saves of different
     // shards then take turns instead of all holding the event loop in the same moment.
@@ -138,8 +140,15 @@ export class SnapshotWriter {
     if (this.dirtyAccounts.size + this.dirtyEntries.size > 0) this.save()
   }
 
+  /**
+   * A new base is due when the deltas since the last one outgrow it (recovery reads base plus
+   * deltas), or when it is half a window old: segments before the base hold no account a recovery
+   * needs, so only then can segments whose entries have expired be deleted.
+   */
   private baseDue(): boolean {
-    return this.baseSegment === undefined || this.accountBytesSinceBase > 2 * Math.max(this.baseAccountBytes, 64 * 1024)
+    if (this.baseSegment === undefined) return true
+    if (this.accountBytesSinceBase > 2 * Math.max(this.baseAccountBytes, 64 * 1024)) return true
+    return this.baseSavedAtMs + this.limits.policy.idempotencyRetentionMs / 2 <= this.clock.nowMs()
   }
 
   private save(): void {
@@ -213,6 +222,7 @@ export class SnapshotWriter {
     this.segments.push({ segment: checkpoint.segment, savedAtMs, holdsCredits, parts })
     if (base) {
       this.baseSegment = checkpoint.segment
+      this.baseSavedAtMs = savedAtMs
       this.baseAccountBytes = built.accountBytes
       this.accountBytesSinceBase = 0
     } else {

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, describe, expect, it } from "vitest"
-import { nodeEnvironment, startNodeProcess } from "../support/node-process.ts"
+import { ensureBuilt, nodeEntryArguments, nodeEnvironment, startNodeProcess } from "../support/node-process.ts"
 
 const root = fileURLToPath(new URL("../..", import.meta.url))
 const dataDir = mkdtempSync(join(tmpdir(), "payments-start-"))
@@ -17,7 +17,8 @@ afterAll(() => rmSync(dataDir, { recursive: true, force: true }))
 
 const runToExit = (env: Record<string, string>): Promise<{ code: number | null; output: string }> =>
   new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "main.ts"], {
+    ensureBuilt()
+    const child = spawn(process.execPath, [...nodeEntryArguments], {
       cwd: root,
       env: { ...nodeEnvironment(), DATA_DIR: dataDir, ...env },
       stdio: ["ignore", "pipe", "pipe"],

@@ -1,12 +1,29 @@
 /**
- * Runs the product as a real process (the same entry point as `npm start`) for end-to-end and
- * crash tests: on a free loopback port, with its own data directory, killable with any signal.
+ * Runs the product as a real process (the same compiled entry point as `npm start`) for
+ * end-to-end and crash tests: on a free loopback port, with its own data directory, killable with
+ * any signal. The sources are compiled once per test process first, so no stale build is run.
  */
-import { type ChildProcess, spawn } from "node:child_process"
+import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import { createServer } from "node:net"
 import { fileURLToPath } from "node:url"
 
 const root = fileURLToPath(new URL("../..", import.meta.url))
+
+let built = false
+
+/** Compiles the product to dist/ (what `npm start` runs), once per process. */
+export const ensureBuilt = (): void => {
+  if (built) return
+  const result = spawnSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.build.json"], {
+    cwd: root,
+    encoding: "utf8",
+  })
+  if (result.status !== 0) throw new Error(`building the node failed:\n${result.stdout}${result.stderr}`)
+  built = true
+}
+
+/** The arguments that run the compiled node, as `npm start` does. */
+export const nodeEntryArguments: ReadonlyArray<string> = ["--enable-source-maps", "dist/main.js"]
 
 export const freePort = (): Promise<number> =>
   new Promise((resolve, reject) => {
@@ -46,8 +63,9 @@ export const startNodeProcess = async (
   readyTimeoutMs = 60_000,
   nodeArguments: ReadonlyArray<string> = [],
 ): Promise<NodeProcess> => {
+  ensureBuilt()
   const port = await freePort()
-  const child = spawn(process.execPath, [...nodeArguments, "--import", "tsx", "main.ts"], {
+  const child = spawn(process.execPath, [...nodeArguments, ...nodeEntryArguments], {
     cwd: root,
     env: { ...nodeEnvironment(), ...env, PORT: String(port) },
     stdio: ["ignore", "pipe", "pipe"],
