@@ -62,6 +62,8 @@ export class NodeCommit {
   /** Records accepted and not yet durable, per shard. */
   private readonly queued: Int32Array
   private queuedTotal = 0
+  /** Set by `abandon`: this commit belongs to a dropped incarnation and takes nothing more. */
+  private abandoned = false
   /** Flushes made durable and records in them, since the node started: the commit-rate gauges. */
   commitsTotal = 0
   recordsTotal = 0
@@ -93,6 +95,10 @@ export class NodeCommit {
 
   /** Queues one command's records (one per shard it touched) and the release of its answer, all in one flush. */
   add(writes: ReadonlyArray<ShardWrite>, settle: Settle): void {
+    if (this.abandoned) {
+      settle(false)
+      return
+    }
     let flush = this.flushes[this.flushes.length - 1]
     if (flush === undefined || flush.state !== "open" || flush.recordCount + writes.length > this.flushRecordsMax) {
       flush = newFlush()
@@ -126,6 +132,10 @@ export class NodeCommit {
 
   /** Releases an answer that writes nothing once everything queued before it is durable. */
   after(settle: Settle): void {
+    if (this.abandoned) {
+      settle(false)
+      return
+    }
     const last = this.flushes[this.flushes.length - 1]
     if (last === undefined) settle(true)
     else last.settles.push(settle)
@@ -133,6 +143,7 @@ export class NodeCommit {
 
   /** Fails every waiting answer; used when the node's shards are dropped for a rebuild. */
   abandon(): void {
+    this.abandoned = true
     const flushes = this.flushes
     this.flushes = []
     this.queued.fill(0)

@@ -115,7 +115,7 @@ class NodeRuntime {
       incarnation.writer.appendsInFlightMax,
       appendWith(incarnation.writer),
       (batch) => shards[batch.shard]?.onDurable(batch),
-      (failure) => this.onJournalFailure(failure),
+      (failure) => this.onJournalFailure(incarnation, failure),
       this.clock,
     )
     const effects = new SideEffectRunner(this.clock, this.limits.pendingPaymentsMax * this.owned.length, (command) =>
@@ -201,16 +201,16 @@ class NodeRuntime {
     return this.serving
   }
 
-  private onJournalFailure(failure: unknown): void {
-    const serving = this.serving
-    if (serving === undefined) return
+  /** A failure of an incarnation already dropped (its late appends fail too) changes nothing. */
+  private onJournalFailure(incarnation: NodeIncarnation, failure: unknown): void {
+    if (this.serving?.incarnation !== incarnation) return
     const why = failure instanceof JournalFenced ? "the journal fenced this writer" : "a journal append failed"
     Effect.runFork(
       Effect.logError(`${why}; dropping the node's shards for a rebuild`).pipe(
         Effect.annotateLogs({ cause: String(failure) }),
       ),
     )
-    this.drop(serving.incarnation, why)
+    this.drop(incarnation, why)
   }
 
   /** Stops serving this incarnation (answers waiting fail UNAVAILABLE), releases it, and rebuilds. */
@@ -229,6 +229,7 @@ class NodeRuntime {
     serving.effects.stop()
     for (const shard of serving.shards) {
       shard?.snapshot?.stop()
+      shard?.abandonParked()
       this.retired.partWrites += shard?.snapshot?.partWrites ?? 0
       this.retired.segments += shard?.snapshot?.segmentsSaved ?? 0
       this.retired.lookups += shard?.lookupsTotal ?? 0

@@ -72,6 +72,15 @@ export class Shard {
     return true
   }
 
+  /** Fails every parked command and read: the incarnation holding this shard was dropped. */
+  abandonParked(): void {
+    const queues = [...this.parked.values()]
+    this.parked.clear()
+    this.parkedCount = 0
+    const error = new SnapshotUnavailable({ shard: this.shard, message: "the shard is being rebuilt" })
+    for (const queue of queues) for (const work of queue) work.fail(error)
+  }
+
   /** Runs the parked work of an account in order until one needs another lookup. */
   private drain(accountKey: string, resolvedKey: string | undefined): void {
     const queue = this.parked.get(accountKey)
@@ -93,6 +102,8 @@ export class Shard {
     this.lookupsTotal++
     Effect.runCallback(this.lookUp(work.tenantId, key), {
       onExit: (exit) => {
+        // Abandoned while the read was in flight: its work was already refused.
+        if (this.parked.get(accountKey)?.[0] !== work) return
         if (exit._tag === "Success") {
           if (exit.value !== undefined && !this.ledger.entries.has(key)) this.ledger.put(exit.value)
           this.drain(accountKey, key)

@@ -37,11 +37,32 @@ const newStores = () => ({
 })
 type Stores = ReturnType<typeof newStores>
 
-const startNode = async (stores: Stores, nodeLimits: RuntimeLimits = limits, clock?: RuntimeClock) => {
+/** A snapshot store whose entry reads wait until `release` is called, to hold a lookup in flight. */
+const gatedStore = (stores: Stores) => {
+  const store = makeMemorySnapshotStore(stores.snapshots)
+  let release: () => void = () => {}
+  const gate = new Promise<void>((resolve) => {
+    release = resolve
+  })
+  return {
+    store: SnapshotStore.of({
+      ...store,
+      readEntries: (...args) => Effect.promise(() => gate).pipe(Effect.andThen(store.readEntries(...args))),
+    }),
+    release: () => release(),
+  }
+}
+
+const startNode = async (
+  stores: Stores,
+  nodeLimits: RuntimeLimits = limits,
+  clock?: RuntimeClock,
+  store = makeMemorySnapshotStore(stores.snapshots),
+) => {
   const scope = await Effect.runPromise(Scope.make())
   const layer = Layer.mergeAll(
     Layer.succeed(Journal)(makeMemoryJournal(stores.journal)),
-    Layer.succeed(SnapshotStore)(makeMemorySnapshotStore(stores.snapshots)),
+    Layer.succeed(SnapshotStore)(store),
     Layer.succeed(ShardLeases)(stores.leases),
   )
   const options = clock === undefined ? {} : { clock }
@@ -161,6 +182,32 @@ describe("bounded memory with exact idempotency", () => {
       clock.advance(retentionMs)
     }
     expect(stores.snapshots.segments.get(0)?.size ?? 0).toBeLessThan(segmentsBefore)
+    await node.stop()
+  })
+
+  it("refuses work parked behind a read-back when the node rebuilds, and the late read changes nothing", async () => {
+    const stores = newStores()
+    const first = await startNode(stores)
+    const originals = await fill(first.processor)
+    await first.stop()
+    const gated = gatedStore(stores)
+    const node = await startNode(stores, limits, undefined, gated.store)
+    const parked = submit(node.processor, transfer("pay-0", "alice", "bob", 1n))
+    // The journal fails under the node: it drops its shards (the parked retry with them) and rebuilds.
+    stores.journal.outage = true
+    const during = await submit(node.processor, deposit("bob", "dep-new", 1n))
+    expect(during._tag === "Rejection" && during.code).toBe("UNAVAILABLE")
+    const refused = await parked
+    expect(refused._tag === "Rejection" && refused.code).toBe("UNAVAILABLE")
+    stores.journal.outage = false
+    await eventually(() => node.processor.isReady())
+    gated.release()
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(node.processor.isReady()).toBe(true)
+    expect(paymentOf(await submit(node.processor, transfer("pay-0", "alice", "bob", 1n)))).toEqual(
+      paymentOf(originals.get("pay-0") as Outcome),
+    )
+    expect(await balanceOf(node.processor, "alice")).toBe(expectedAlice)
     await node.stop()
   })
 })
