@@ -90,7 +90,8 @@ export class SnapshotWriter {
     this.committedOffset = start.nextOffset
     this.baseSegment = start.baseSegment
     this.baseAccountBytes = start.accountBytesStored
-    this.baseSavedAtMs = start.segments.find((segment) => segment.segment === start.baseSegment)?.savedAtMs ?? clock.nowMs()
+    this.baseSavedAtMs =
+      start.segments.find((segment) => segment.segment === start.baseSegment)?.savedAtMs ?? clock.nowMs()
     this.segments = start.segments
     // Shards start together, so their intervals are spread over one period: saves of different
     // shards then take turns instead of all holding the event loop in the same moment.
