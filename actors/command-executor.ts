@@ -13,8 +13,8 @@ import { isRejection, type Rejection, reject } from "../core/errors.ts"
 import type { Event } from "../core/events.ts"
 import { evolve } from "../core/evolve.ts"
 import { type AccountId, accountKey, type PaymentId, shardOf, type TenantId } from "../core/ids.ts"
-import { type Entity, type LedgerView, paymentKey } from "../core/ledger.ts"
-import { isExpired } from "../core/policy.ts"
+import { type Entity, entityKey, type LedgerView, paymentKey } from "../core/ledger.ts"
+import { paymentExpired } from "../core/policy.ts"
 import type { SideEffect } from "../core/side-effects.ts"
 import type { RuntimeLimits } from "./limits.ts"
 import type { NodeCommit, ShardWrite } from "./node-commit.ts"
@@ -200,13 +200,12 @@ export class CommandExecutor {
     const credited: Array<Event> = []
     for (const event of events) {
       const target = creditor !== undefined && creditor.ledger.account(event.tenantId, event.accountId) !== undefined
-      ;(target ? credited : own).push(event)
+      if (target) credited.push(event)
+      else own.push(event)
     }
     const writes: Array<ShardWrite> = []
-    if (own.length > 0) writes.push({ shard: shard.shard, record: { events: own }, changed: applyTo(shard, own) })
-    if (creditor !== undefined && credited.length > 0) {
-      writes.push({ shard: creditor.shard, record: { events: credited }, changed: applyTo(creditor, credited) })
-    }
+    if (own.length > 0) writes.push(applyTo(shard, own))
+    if (creditor !== undefined && credited.length > 0) writes.push(applyTo(creditor, credited))
     return writes
   }
 
@@ -236,8 +235,7 @@ export class CommandExecutor {
       const payment = shard.ledger.payment(tenantId, from, paymentId)
       // Past its window a payment is forgotten, in memory or not, as its segment soon is.
       const forgotten =
-        payment === undefined ||
-        isExpired({ kind: "payment", value: payment }, this.context.nowMs(), this.context.limits.policy)
+        payment === undefined || paymentExpired(payment, this.context.nowMs(), this.context.limits.policy)
       const outcome: Outcome =
         payment === undefined || forgotten
           ? reject("UNKNOWN_PAYMENT", `payment ${paymentId} of ${from} does not exist`)
@@ -248,13 +246,17 @@ export class CommandExecutor {
   }
 }
 
-const applyTo = (shard: Shard, events: ReadonlyArray<Event>): Array<Entity> => {
+/** Applies events to one shard's ledger; the record and the versions (with their keys) it produced. */
+const applyTo = (shard: Shard, events: Array<Event>): ShardWrite => {
   const changed: Array<Entity> = []
+  const changedKeys: Array<string> = []
   for (const event of events) {
     for (const entity of evolve(shard.ledger, event)) {
-      shard.ledger.put(entity)
+      const key = entity.kind === "account" ? "" : entityKey(entity)
+      shard.ledger.putKeyed(key, entity)
       changed.push(entity)
+      changedKeys.push(key)
     }
   }
-  return changed
+  return { shard: shard.shard, record: { events }, changed, changedKeys }
 }

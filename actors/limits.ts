@@ -40,7 +40,7 @@ export const defaultRuntimeLimits: RuntimeLimits = {
   snapshotEveryEvents: 20_000,
   snapshotIntervalMs: 5_000,
   snapshotDirtyEntitiesMax: 1_000_000,
-  recentEntriesMax: 16_384,
+  recentEntriesMax: 4_096,
   idempotencyKeysMax: 16 * 1024 * 1024,
   entryLookupsInFlightMax: 256,
   pendingPaymentsMax: 65_536,

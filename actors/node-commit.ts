@@ -26,6 +26,8 @@ export interface ShardBatch {
   readonly records: Array<JournalRecord>
   /** Entity versions the records' events produced, in order: what the shard's next snapshot must save. */
   readonly changed: Array<Entity>
+  /** The `entityKey` of each of `changed` ("" for accounts), computed once when the events were applied. */
+  readonly changedKeys: Array<string>
   eventCount: number
   /** The offset after the batch's records, once durable. */
   nextOffset: number
@@ -36,6 +38,7 @@ export interface ShardWrite {
   readonly shard: number
   readonly record: JournalRecord
   readonly changed: ReadonlyArray<Entity>
+  readonly changedKeys: ReadonlyArray<string>
 }
 
 interface Flush {
@@ -107,11 +110,12 @@ export class NodeCommit {
     for (const write of writes) {
       let batch = flush.batches.get(write.shard)
       if (batch === undefined) {
-        batch = { shard: write.shard, records: [], changed: [], eventCount: 0, nextOffset: 0 }
+        batch = { shard: write.shard, records: [], changed: [], changedKeys: [], eventCount: 0, nextOffset: 0 }
         flush.batches.set(write.shard, batch)
       }
       batch.records.push(write.record)
       for (const entity of write.changed) batch.changed.push(entity)
+      for (const key of write.changedKeys) batch.changedKeys.push(key)
       batch.eventCount += write.record.events.length
       this.queued[write.shard] = (this.queued[write.shard] ?? 0) + 1
     }

@@ -11,7 +11,7 @@
 import { Effect, Exit, Scope } from "effect"
 import { evolve } from "../core/evolve.ts"
 import { checkEntity } from "../core/invariants.ts"
-import { type Account, accountKeyOf, type Entry, entityKey, Ledger } from "../core/ledger.ts"
+import { AccountMap, type Entry, entityKey, Ledger } from "../core/ledger.ts"
 import { creditRetentionMs } from "../core/policy.ts"
 import { decodeFingerprints, decodeSection } from "../core/segment-codec.ts"
 import type { Journal, JournalUnavailable, JournalWriter } from "../persistence/journal.ts"
@@ -108,7 +108,7 @@ const rebuildShard = (ports: PersistencePorts, limits: RuntimeLimits, nowMs: num
   Effect.gen(function* () {
     const shard = claimed.lease.shard
     const { ledger, index, segments, accountBytes } = stateFromSnapshot(claimed.snapshot, limits, nowMs)
-    const dirtyAccounts = new Map<string, Account>()
+    const dirtyAccounts = new AccountMap()
     const dirtyEntries = new Map<string, Entry>()
     let eventsReplayed = 0
     const fromOffset = claimed.snapshot?.checkpoint.nextOffset ?? 0
@@ -117,7 +117,7 @@ const rebuildShard = (ports: PersistencePorts, limits: RuntimeLimits, nowMs: num
         for (const event of entry.record.events) {
           for (const entity of evolve(ledger, event)) {
             ledger.put(entity)
-            if (entity.kind === "account") dirtyAccounts.set(accountKeyOf(entity.value), entity.value)
+            if (entity.kind === "account") dirtyAccounts.set(entity.value)
             else dirtyEntries.set(entityKey(entity), entity)
           }
           eventsReplayed++

@@ -14,7 +14,7 @@
  * a save refused for a newer epoch means another owner has the shard.
  */
 import { Cause, Effect, Exit } from "effect"
-import { type Account, accountKeyOf, type Entry, entityKey, isLive, type Ledger } from "../core/ledger.ts"
+import { type Account, AccountMap, type Entry, isLive, type Ledger } from "../core/ledger.ts"
 import { creditRetentionMs } from "../core/policy.ts"
 import { SnapshotFenced, type SnapshotStore, type StoredSegment } from "../persistence/snapshot-store.ts"
 import type { RuntimeClock } from "./clock.ts"
@@ -37,7 +37,7 @@ export interface SnapshotStart {
   readonly epoch: number
   readonly nextOffset: number
   /** Entity versions replayed after the checkpoint: the next save must hold them. */
-  readonly dirtyAccounts: Map<string, Account>
+  readonly dirtyAccounts: AccountMap
   readonly dirtyEntries: Map<string, Entry>
   readonly baseSegment: number | undefined
   readonly accountBytesStored: number
@@ -54,7 +54,7 @@ export interface SnapshotHooks {
 }
 
 export class SnapshotWriter {
-  private dirtyAccounts: Map<string, Account>
+  private dirtyAccounts: AccountMap
   private dirtyEntries: Map<string, Entry>
   private savingEntries = new Map<string, Entry>()
   private savingAccounts = 0
@@ -116,9 +116,11 @@ export class SnapshotWriter {
 
   /** Takes a durable batch's entities and the offset after it; batches come in log order. */
   changed(batch: ShardBatch): void {
-    for (const entity of batch.changed) {
-      if (entity.kind === "account") this.dirtyAccounts.set(accountKeyOf(entity.value), entity.value)
-      else this.dirtyEntries.set(entityKey(entity), entity)
+    const { changed, changedKeys } = batch
+    for (let index = 0; index < changed.length; index++) {
+      const entity = changed[index] as ShardBatch["changed"][number]
+      if (entity.kind === "account") this.dirtyAccounts.set(entity.value)
+      else this.dirtyEntries.set(changedKeys[index] as string, entity)
     }
     this.committedOffset = batch.nextOffset
     this.eventsSinceSave += batch.eventCount
@@ -174,7 +176,7 @@ export class SnapshotWriter {
     this.savingAccounts = this.dirtyAccounts.size
     const accountsSaved = this.dirtyAccounts
     this.dirtyEntries = new Map()
-    this.dirtyAccounts = new Map()
+    this.dirtyAccounts = new AccountMap()
     this.eventsSinceSave = 0
     const segment = segmentId(this.start.epoch, ++this.sequence)
     const final = [...entries.values()].filter((entry) => !isLive(entry))
@@ -235,9 +237,9 @@ export class SnapshotWriter {
     this.deleteExpiredSegments()
   }
 
-  private failed(cause: Cause.Cause<unknown>, entries: Map<string, Entry>, accounts: Map<string, Account>): void {
+  private failed(cause: Cause.Cause<unknown>, entries: Map<string, Entry>, accounts: AccountMap): void {
     for (const [key, entry] of entries) if (!this.dirtyEntries.has(key)) this.dirtyEntries.set(key, entry)
-    for (const [key, account] of accounts) if (!this.dirtyAccounts.has(key)) this.dirtyAccounts.set(key, account)
+    for (const account of accounts.values()) if (!this.dirtyAccounts.has(account)) this.dirtyAccounts.set(account)
     this.savingEntries = new Map()
     const error = Cause.squash(cause)
     if (error instanceof SnapshotFenced) {

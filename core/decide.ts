@@ -9,7 +9,7 @@ import { type Rejection, reject } from "./errors.ts"
 import type { Event, TransferDebited } from "./events.ts"
 import type { AccountId } from "./ids.ts"
 import type { Account, LedgerView } from "./ledger.ts"
-import { isExpired, type LedgerPolicy } from "./policy.ts"
+import { depositExpired, type LedgerPolicy, paymentExpired } from "./policy.ts"
 import { decideApplyCredit, decideRedeliverCredit, decideSagaEnd, startSaga } from "./transfer-saga.ts"
 
 export type { Accepted, Decision } from "./decision.ts"
@@ -37,7 +37,7 @@ const decideDeposit = (view: LedgerView, command: Deposit, policy: LedgerPolicy)
   const account = view.account(command.tenantId, command.accountId)
   if (account === undefined) return unknownAccount(command.accountId)
   const previous = view.deposit(command.tenantId, command.accountId, command.depositId)
-  if (previous !== undefined && !isExpired({ kind: "deposit", value: previous }, command.timestampMs, policy)) {
+  if (previous !== undefined && !depositExpired(previous, command.timestampMs, policy)) {
     const same = previous.amountMinor === command.amountMinor && previous.currency === command.currency
     return same ? unchanged : reject("IDEMPOTENCY_CONFLICT", `deposit ${command.depositId} was made with other fields`)
   }
@@ -62,7 +62,7 @@ const checkCurrency = (account: Account, command: Transfer): Rejection | undefin
 /** A repeat of a payment key within its window: the same fields return the original, others conflict. */
 const decideRepeat = (view: LedgerView, command: Transfer, policy: LedgerPolicy): Decision | undefined => {
   const previous = view.payment(command.tenantId, command.from, command.paymentId)
-  if (previous === undefined || isExpired({ kind: "payment", value: previous }, command.timestampMs, policy)) {
+  if (previous === undefined || paymentExpired(previous, command.timestampMs, policy)) {
     return undefined
   }
   const same =

@@ -75,10 +75,32 @@ export type Entry =
 
 export type Entity = { readonly kind: "account"; readonly value: Account } | Entry
 
-export const paymentKey = (tenantId: TenantId, from: AccountId, paymentId: PaymentId): string =>
-  `p\u0000${entryKey(tenantId, from, paymentId)}`
-export const depositKey = (tenantId: TenantId, accountId: AccountId, depositId: DepositId): string =>
-  `d\u0000${entryKey(tenantId, accountId, depositId)}`
+/**
+ * A key function remembering its last answer: one command asks for the same entry key several
+ * times (the runtime's read-ahead, `decide`, the snapshot), always with the same string objects.
+ */
+const lastKeyOf = <A extends string, B extends string, C extends string>(key: (a: A, b: B, c: C) => string) => {
+  let lastA: A | undefined
+  let lastB: B | undefined
+  let lastC: C | undefined
+  let last = ""
+  return (a: A, b: B, c: C): string => {
+    if (a !== lastA || b !== lastB || c !== lastC) {
+      last = key(a, b, c)
+      lastA = a
+      lastB = b
+      lastC = c
+    }
+    return last
+  }
+}
+
+export const paymentKey: (tenantId: TenantId, from: AccountId, paymentId: PaymentId) => string = lastKeyOf(
+  (tenantId, from, paymentId) => `p\u0000${entryKey(tenantId, from, paymentId)}`,
+)
+export const depositKey: (tenantId: TenantId, accountId: AccountId, depositId: DepositId) => string = lastKeyOf(
+  (tenantId, accountId, depositId) => `d\u0000${entryKey(tenantId, accountId, depositId)}`,
+)
 export const creditKey = (tenantId: TenantId, to: AccountId, from: AccountId, paymentId: PaymentId): string =>
   `c\u0000${entryKey(tenantId, to, `${lengthPrefixed(from)}\u0000${paymentId}`)}`
 
@@ -112,14 +134,50 @@ export interface LedgerView {
   credit(tenantId: TenantId, to: AccountId, from: AccountId, paymentId: PaymentId): Credit | undefined
 }
 
+/**
+ * Accounts by tenant, then by id: two map lookups with the command's own id strings, whose hashes
+ * V8 keeps, instead of building a combined key string on every read.
+ */
+export class AccountMap {
+  private readonly byTenant = new Map<TenantId, Map<AccountId, Account>>()
+  private count = 0
+
+  get size(): number {
+    return this.count
+  }
+
+  get(tenantId: TenantId, accountId: AccountId): Account | undefined {
+    return this.byTenant.get(tenantId)?.get(accountId)
+  }
+
+  has(account: Account): boolean {
+    return this.byTenant.get(account.tenantId)?.has(account.accountId) === true
+  }
+
+  set(account: Account): void {
+    let accounts = this.byTenant.get(account.tenantId)
+    if (accounts === undefined) {
+      accounts = new Map()
+      this.byTenant.set(account.tenantId, accounts)
+    }
+    const before = accounts.size
+    accounts.set(account.accountId, account)
+    this.count += accounts.size - before
+  }
+
+  *values(): Iterable<Account> {
+    for (const accounts of this.byTenant.values()) yield* accounts.values()
+  }
+}
+
 /** The in-memory ledger of one shard: every account, and the entries the runtime keeps. */
 export class Ledger implements LedgerView {
-  readonly accounts = new Map<string, Account>()
+  readonly accounts = new AccountMap()
   /** Entries by `entityKey`; insertion order is the order they were last created, which eviction follows. */
   readonly entries = new Map<string, Entry>()
 
   account(tenantId: TenantId, accountId: AccountId): Account | undefined {
-    return this.accounts.get(accountKey(tenantId, accountId))
+    return this.accounts.get(tenantId, accountId)
   }
   payment(tenantId: TenantId, from: AccountId, paymentId: PaymentId): Payment | undefined {
     return this.entries.get(paymentKey(tenantId, from, paymentId))?.value as Payment | undefined
@@ -133,11 +191,14 @@ export class Ledger implements LedgerView {
 
   /** Stores the new version of an entity (from `evolve`, a snapshot, or a lookup in the durable store). */
   put(entity: Entity): void {
-    if (entity.kind === "account") {
-      this.accounts.set(accountKey(entity.value.tenantId, entity.value.accountId), entity.value)
-      return
-    }
-    this.entries.set(entityKey(entity), entity)
+    if (entity.kind === "account") this.accounts.set(entity.value)
+    else this.entries.set(entityKey(entity), entity)
+  }
+
+  /** `put` for a caller that already has the entity's key ("" for an account, which needs none). */
+  putKeyed(key: string, entity: Entity): void {
+    if (entity.kind === "account") this.accounts.set(entity.value)
+    else this.entries.set(key, entity)
   }
 
   *entities(): Iterable<Entity> {

@@ -2,7 +2,7 @@
  * The ledger's policy: how long idempotency keys are honoured and how a cross-shard credit is
  * redelivered. Configuration, passed to `decide`; the runtime reads no other rule of the domain.
  */
-import type { Entry } from "./ledger.ts"
+import type { Credit, Deposit, Entry, Payment } from "./ledger.ts"
 
 export interface LedgerPolicy {
   /** A payment or deposit key takes effect once within this window from its first use; after it, the key may be reused. */
@@ -34,17 +34,24 @@ export const redeliveryHorizonMs = (policy: LedgerPolicy): number =>
 export const redeliveryDelayMs = (policy: LedgerPolicy, attempt: number): number =>
   Math.min(policy.creditRedeliveryDelayMs * 2 ** Math.min(attempt - 1, 30), policy.creditRedeliveryDelayMsMax)
 
-/**
- * An entry past its window is as if absent: its key may be used again. A live entry (a pending
- * payment) never expires, since its saga still needs it.
- */
+/** A payment past its window is as if absent; a pending one never expires, since its saga still needs it. */
+export const paymentExpired = (payment: Payment, nowMs: number, policy: LedgerPolicy): boolean =>
+  payment.status !== "pending" && payment.createdAtMs + policy.idempotencyRetentionMs <= nowMs
+
+export const depositExpired = (deposit: Deposit, nowMs: number, policy: LedgerPolicy): boolean =>
+  deposit.createdAtMs + policy.idempotencyRetentionMs <= nowMs
+
+export const creditExpired = (credit: Credit, nowMs: number, policy: LedgerPolicy): boolean =>
+  credit.createdAtMs + creditRetentionMs(policy) <= nowMs
+
+/** An entry past its window is as if absent: its key may be used again. */
 export const isExpired = (entry: Entry, nowMs: number, policy: LedgerPolicy): boolean => {
   switch (entry.kind) {
     case "payment":
-      return entry.value.status !== "pending" && entry.value.createdAtMs + policy.idempotencyRetentionMs <= nowMs
+      return paymentExpired(entry.value, nowMs, policy)
     case "deposit":
-      return entry.value.createdAtMs + policy.idempotencyRetentionMs <= nowMs
+      return depositExpired(entry.value, nowMs, policy)
     case "credit":
-      return entry.value.createdAtMs + creditRetentionMs(policy) <= nowMs
+      return creditExpired(entry.value, nowMs, policy)
   }
 }

@@ -20,7 +20,7 @@ import { accept, type Decision, envelope, unchanged } from "./decision.ts"
 import { reject } from "./errors.ts"
 import type { DeclineReason, TransferDebited } from "./events.ts"
 import type { LedgerView, Payment } from "./ledger.ts"
-import { isExpired, type LedgerPolicy, redeliveryDelayMs, redeliveryHorizonMs } from "./policy.ts"
+import { creditExpired, type LedgerPolicy, redeliveryDelayMs, redeliveryHorizonMs } from "./policy.ts"
 import type { SideEffect } from "./side-effects.ts"
 
 const creditOf = (payment: Payment, correlationId: string, timestampMs: number): ApplyCredit => ({
@@ -111,7 +111,7 @@ const refusal = (command: ApplyCredit, reason: DeclineReason): Decision =>
  */
 export const decideApplyCredit = (view: LedgerView, command: ApplyCredit, policy: LedgerPolicy): Decision => {
   const recorded = view.credit(command.tenantId, command.to, command.from, command.paymentId)
-  if (recorded !== undefined && !isExpired({ kind: "credit", value: recorded }, command.timestampMs, policy)) {
+  if (recorded !== undefined && !creditExpired(recorded, command.timestampMs, policy)) {
     return accept([], [answerToDebtor(command, recorded.outcome === "applied" ? null : recorded.reason)])
   }
   if (command.paymentCreatedAtMs + policy.idempotencyRetentionMs <= command.timestampMs) {
