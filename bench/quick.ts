@@ -3,13 +3,16 @@
  * at a fixed offered rate whose latencies are measured from each request's due time, so queueing
  * delay is not hidden, then a run offered far more than the node can take (its achieved rate is
  * the throughput; 64 in flight per connection). Same generator as `npm run bench`, in processes of
- * its own. Prints throughput and p50/p99/p99.9 with the machine. Usage:
+ * its own. Prints throughput and p50/p99/p99.9 with the machine, and what each run cost the node
+ * per transfer (CPU of all its threads, journal records and commits). Usage:
  *   npm run bench:quick [-- --modes embedded,aws --seconds 5 --rate 2000 --saturation-rate 30000]
  * aws mode starts the local stack (Kafka, the DynamoDB API server, Redis) if it is not up.
  */
 import { parseArgs } from "node:util"
-import type { LoadResult, TransferWorkload } from "./load/plan.ts"
-import { runLoad, seedAccounts } from "./load/run-load.ts"
+import type { TransferWorkload } from "./load/plan.ts"
+import { seedAccounts } from "./load/run-load.ts"
+import { type MeasuredRun, runMeasured } from "./runner/measured-run.ts"
+import { formatBudget } from "./runner/node-budget.ts"
 import { type BenchMode, startTargetNode } from "./runner/target-node.ts"
 import { describeMachine } from "./support/machine.ts"
 
@@ -37,7 +40,7 @@ const workload: TransferWorkload = {
 }
 
 /** Latency is printed only for the fixed-rate run: offered beyond capacity, it only measures the backlog. */
-const report = (mode: string, label: string, result: LoadResult, withLatency: boolean) => {
+const report = (mode: string, label: string, { result, budget }: MeasuredRun, withLatency: boolean) => {
   const ms = (value: number) => value.toFixed(2)
   const errors = Object.entries(result.errorsByCode).map(([code, count]) => `${code}=${count}`)
   const latency = withLatency
@@ -45,7 +48,7 @@ const report = (mode: string, label: string, result: LoadResult, withLatency: bo
     : ""
   console.log(
     `${mode.padEnd(8)} ${label.padEnd(30)} ${String(Math.round(result.achievedRate)).padStart(7)} transfers/s  ` +
-      `${latency}errors: ${errors.join(" ") || "none"}`,
+      `${latency}errors: ${errors.join(" ") || "none"}\n${"".padEnd(9)}${formatBudget(budget)}`,
   )
 }
 
@@ -69,10 +72,10 @@ const runMode = async (mode: BenchMode) => {
     // The fixed-rate run goes first: after a run beyond capacity the node is still saving the
     // snapshots that run left behind, which would be measured instead of the rate asked for.
     const rate = Number(values.rate)
-    report(mode, `open loop @ ${rate}/s`, await runLoad(plan(rate, 512)), true)
+    report(mode, `open loop @ ${rate}/s`, await runMeasured(node, plan(rate, 512)), true)
     const saturationRate = Number(values["saturation-rate"] ?? (mode === "aws" ? 4_000 : 30_000))
     // 64 in flight per connection: the node is kept busy without filling its own bounded queues.
-    report(mode, `throughput (offered ${saturationRate}/s)`, await runLoad(plan(saturationRate, 64)), false)
+    report(mode, `throughput (offered ${saturationRate}/s)`, await runMeasured(node, plan(saturationRate, 64)), false)
   } finally {
     await node.stop()
   }

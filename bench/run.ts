@@ -3,12 +3,19 @@
  * in the same run, and writes the JSON and HTML reports.
  *
  *   npm run bench -- --scenario uniform [--mode embedded|aws] [--rate 5000] [--duration-ms 20000]
+ *                    [--warmup-ms 5000] [--window-ms 60000]
  *                    [--sweep [--sweep-from 1000] [--p99-ms-max 5]] [--no-baselines] [--profile]
  *                    [--report-dir bench/results]
  *
  * --sweep steps the offered rate up (x1.5) until the latency SLO of bench/slo.json breaks and reports
  * the highest rate that met it (the sustainable throughput), for the product and for the bare echo
  * server. --profile runs the node under the V8 CPU profiler and prints where the time went.
+ *
+ * Every run against the product also reports what it cost the node per transfer answered after
+ * warm-up: CPU of the node process (all threads), journal records and commits, snapshot part
+ * writes, heap and resident memory. A scenario with windows (soak) or --window-ms reports per
+ * window too and prints the soak verdicts; `--scenario soak --duration-ms 60000 --window-ms 15000`
+ * is a one-minute rehearsal with four windows.
  */
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -23,9 +30,12 @@ import { runAutocannon } from "./load/http-autocannon.ts"
 import type { LoadPlan, LoadResult } from "./load/plan.ts"
 import { runLoad, seedAccounts } from "./load/run-load.ts"
 import { formatFrames, latestCpuProfile, summarizeCpuProfile } from "./profile/summarize.ts"
-import { type BenchReport, type LoadBaseline, writeReport } from "./report/report.ts"
-import { loadSloTargets, meetsLatencySlo } from "./runner/slo.ts"
-import { type BenchMode, startTargetNode } from "./runner/target-node.ts"
+import { type BenchReport, type LoadBaseline, type ReportRun, writeReport } from "./report/report.ts"
+import { type MeasuredRun, runMeasured } from "./runner/measured-run.ts"
+import { formatBudget, judgeCpuBudget, type NodeBudget } from "./runner/node-budget.ts"
+import { formatVerdict, loadSloTargets, meetsLatencySlo, type SloVerdict } from "./runner/slo.ts"
+import { formatSoakWindow, judgeSoak } from "./runner/soak.ts"
+import { type BenchMode, startTargetNode, type TargetNode } from "./runner/target-node.ts"
 import { loadScenario, planFromScenario, type Scenario } from "./scenarios/scenarios.ts"
 import { describeMachine, machineFacts } from "./support/machine.ts"
 
@@ -36,6 +46,7 @@ const { values } = parseArgs({
     rate: { type: "string" },
     "duration-ms": { type: "string" },
     "warmup-ms": { type: "string" },
+    "window-ms": { type: "string" },
     sweep: { type: "boolean", default: false },
     "sweep-from": { type: "string", default: "1000" },
     "sweep-steps-max": { type: "string", default: "12" },
@@ -63,24 +74,36 @@ const overridesFromArguments = (): Overrides => ({
   ...(values.rate === undefined ? {} : { ratePerSecond: Number(values.rate) }),
   ...(values["duration-ms"] === undefined ? {} : { durationMs: Number(values["duration-ms"]) }),
   ...(values["warmup-ms"] === undefined ? {} : { warmupMs: Number(values["warmup-ms"]) }),
+  ...(values["window-ms"] === undefined ? {} : { windowMs: Number(values["window-ms"]) }),
 })
+
+interface SweepStep {
+  readonly rate: number
+  readonly result: LoadResult
+  readonly meetsSlo: boolean
+  readonly budget?: NodeBudget
+}
 
 /**
  * Runs the load at increasing rates (x1.5) until the latency SLO has broken twice in a row (one miss
  * can be noise on a shared machine); if the first rate already misses, steps down (/2) to find one
  * that meets it. Every step is kept for the report.
  */
-const sweep = async (label: string, runAt: (rate: number) => Promise<LoadResult>) => {
+const sweep = async (
+  label: string,
+  runAt: (rate: number) => Promise<{ readonly result: LoadResult; readonly budget?: NodeBudget }>,
+): Promise<Array<SweepStep>> => {
   const configured = loadSloTargets()
   const targets =
     values["p99-ms-max"] === undefined ? configured : { ...configured, p99MsMax: Number(values["p99-ms-max"]) }
-  const steps: Array<{ rate: number; result: LoadResult; meetsSlo: boolean }> = []
+  const steps: Array<SweepStep> = []
   const step = async (rate: number) => {
-    const result = await runAt(rate)
+    const { result, budget } = await runAt(rate)
     endProgress()
     const meetsSlo = meetsLatencySlo(result, targets)
     log(`${summaryLine(`${label} @ ${rate}/s`, result)}  ${meetsSlo ? "meets SLO" : "misses SLO"}`)
-    steps.push({ rate, result, meetsSlo })
+    if (budget !== undefined) log(`  ${formatBudget(budget)}`)
+    steps.push({ rate, result, meetsSlo, ...(budget === undefined ? {} : { budget }) })
     return meetsSlo
   }
   const stepsMax = Number(values["sweep-steps-max"])
@@ -99,11 +122,61 @@ const sweep = async (label: string, runAt: (rate: number) => Promise<LoadResult>
 }
 
 /** The highest rate that met the SLO. */
-const sustainable = (steps: ReadonlyArray<{ rate: number; result: LoadResult; meetsSlo: boolean }>) =>
+const sustainable = (steps: ReadonlyArray<SweepStep>) =>
   steps
     .filter((step) => step.meetsSlo)
     .sort((left, right) => left.rate - right.rate)
     .at(-1)
+
+const printVerdicts = (verdicts: ReadonlyArray<SloVerdict>) => {
+  for (const verdict of verdicts) log(formatVerdict(verdict))
+}
+
+/**
+ * Prints a measured run (its summary, the node's budget, its windows) and returns its report entry
+ * with its verdicts: the CPU target when the run was offered the target's rate, the soak's targets
+ * when it had windows.
+ */
+const reportMeasured = (
+  label: string,
+  plan: LoadPlan,
+  measured: MeasuredRun,
+): { readonly run: ReportRun; readonly verdicts: ReadonlyArray<SloVerdict> } => {
+  log(summaryLine(label, measured.result))
+  log(`  ${formatBudget(measured.budget)}`)
+  const verdicts: Array<SloVerdict> = []
+  const cpu = judgeCpuBudget(measured.budget, plan.ratePerSecond)
+  if (cpu !== undefined) verdicts.push(cpu)
+  if (measured.windows !== undefined) {
+    log(`per window of ${(plan.windowMs ?? 0) / 1000} s:`)
+    for (const window of measured.windows) log(`  ${formatSoakWindow(window)}`)
+    verdicts.push(...judgeSoak(measured.windows))
+  }
+  printVerdicts(verdicts)
+  return { run: { label, ...measured }, verdicts }
+}
+
+/** The product's rate sweep, each step measured on the node; the CPU target is judged at the steps it applies to. */
+const sweepProduct = async (node: TargetNode, scenario: Scenario, mode: BenchMode) => {
+  const target = { host: "127.0.0.1", port: node.port, apiKey: node.apiKey }
+  const runAt = (rate: number) =>
+    runMeasured(
+      node,
+      planFromScenario(scenario, target, { ...overridesFromArguments(), ratePerSecond: rate }),
+      progress,
+    )
+  const steps = await sweep("product", runAt)
+  const runs: Array<ReportRun> = steps.map((step) => ({
+    label: `${mode} @ ${step.rate}/s`,
+    result: step.result,
+    ...(step.budget === undefined ? {} : { budget: step.budget }),
+  }))
+  const verdicts = steps.flatMap((step) =>
+    step.budget === undefined ? [] : (judgeCpuBudget(step.budget, step.rate) ?? []),
+  )
+  printVerdicts(verdicts)
+  return { steps, runs, verdicts }
+}
 
 const measureProduct = async (scenario: Scenario, mode: BenchMode, profileDirectory: string | undefined) => {
   if (scenario.workload.kind !== "transfers") throw new Error(`scenario ${scenario.name} does not drive the product`)
@@ -118,19 +191,13 @@ const measureProduct = async (scenario: Scenario, mode: BenchMode, profileDirect
     )
     log(`seeded ${scenario.workload.accounts} accounts; resident memory grew ${residentPerAccountBytes} bytes/account`)
     if (!(await node.snapshotsCaughtUp(300_000))) log("snapshots did not catch up with the seeding in 300 s")
-    const runAt = (rate: number) =>
-      runLoad(planFromScenario(scenario, target, { ...overridesFromArguments(), ratePerSecond: rate }), progress)
-    if (values.sweep) {
-      const steps = await sweep("product", runAt)
-      const runs = steps.map((step) => ({ label: `${mode} @ ${step.rate}/s`, result: step.result }))
-      return { steps, runs, residentPerAccountBytes }
-    }
+    if (values.sweep) return { ...(await sweepProduct(node, scenario, mode)), residentPerAccountBytes }
     const plan = planFromScenario(scenario, target, overridesFromArguments())
-    const result = await runLoad(plan, progress)
+    const measured = await runMeasured(node, plan, progress)
     endProgress()
-    log(summaryLine(`product @ ${plan.ratePerSecond}/s`, result))
-    const runs = [{ label: `${mode} ${scenario.protocol} @ ${plan.ratePerSecond}/s`, result }]
-    if (scenario.protocol !== "http") return { steps: [], runs, residentPerAccountBytes }
+    const { run, verdicts } = reportMeasured(`${mode} ${scenario.protocol} @ ${plan.ratePerSecond}/s`, plan, measured)
+    const runs = [run]
+    if (scenario.protocol !== "http") return { steps: [], runs, verdicts, residentPerAccountBytes }
     // HTTP is also measured the way autocannon does (closed loop), beside the open-loop figures.
     const closedLoop = await runAutocannon({
       target,
@@ -144,7 +211,7 @@ const measureProduct = async (scenario: Scenario, mode: BenchMode, profileDirect
         `p50 ${closedLoop.latencyMs.p50} ms, p99 ${closedLoop.latencyMs.p99} ms, p99.9 ${closedLoop.latencyMs.p999} ms, ` +
         `non-2xx ${closedLoop.non2xx}, errors ${closedLoop.errors}`,
     )
-    return { steps: [], runs, residentPerAccountBytes, closedLoop }
+    return { steps: [], runs, verdicts, residentPerAccountBytes, closedLoop }
   } finally {
     await node.stop()
   }
@@ -157,7 +224,10 @@ const measureEcho = async (scenario: Scenario): Promise<LoadBaseline> => {
     const target = { host: "127.0.0.1", port: echo.port, apiKey: echo.apiKey }
     const echoScenario: Scenario = { ...scenario, workload: { kind: "echo" }, protocol: "ws" }
     const runAt = (rate: number) =>
-      runLoad(planFromScenario(echoScenario, target, { ...overridesFromArguments(), ratePerSecond: rate }), progress)
+      runLoad(
+        planFromScenario(echoScenario, target, { ...overridesFromArguments(), ratePerSecond: rate }),
+        progress,
+      ).then((result) => ({ result }))
     if (values.sweep) {
       const best = sustainable(await sweep("echo", runAt))
       if (best === undefined) throw new Error("the echo baseline met the SLO at no rate")
@@ -232,6 +302,7 @@ const main = async () => {
     },
     runs: product.runs,
     baselines,
+    ...(product.verdicts.length === 0 ? {} : { slo: product.verdicts }),
     ...(product.steps.length === 0 ? {} : { sweep: product.steps }),
     ...(topFrames === undefined ? {} : { profile: { topFrames } }),
   }

@@ -6,10 +6,11 @@
  *   npm run bench:slo [-- --mode embedded|aws] [--duration-ms 20000] [--targets bench/slo.json]
  */
 import { parseArgs } from "node:util"
-import type { LoadResult } from "./load/plan.ts"
-import { runLoad, seedAccounts } from "./load/run-load.ts"
-import { writeReport } from "./report/report.ts"
-import { judgeBurstRun, judgeSteadyRun, loadSloTargets, type SloVerdict } from "./runner/slo.ts"
+import { seedAccounts } from "./load/run-load.ts"
+import { type ReportRun, writeReport } from "./report/report.ts"
+import { runMeasured } from "./runner/measured-run.ts"
+import { formatBudget } from "./runner/node-budget.ts"
+import { formatVerdict, judgeBurstRun, judgeSteadyRun, loadSloTargets, type SloVerdict } from "./runner/slo.ts"
 import { type BenchMode, startTargetNode } from "./runner/target-node.ts"
 import { loadScenario, planFromScenario } from "./scenarios/scenarios.ts"
 import { describeMachine, machineFacts } from "./support/machine.ts"
@@ -37,7 +38,7 @@ const main = async (): Promise<boolean> => {
   const durationOverride = values["duration-ms"] === undefined ? {} : { durationMs: Number(values["duration-ms"]) }
   const startedAt = new Date().toISOString()
   const node = await startTargetNode({ mode, shardCount: steady.workload.shardCount })
-  const runs: Array<{ label: string; result: LoadResult }> = []
+  const runs: Array<ReportRun> = []
   const verdicts: Array<SloVerdict> = []
   try {
     const target = { host: "127.0.0.1", port: node.port, apiKey: node.apiKey }
@@ -46,21 +47,21 @@ const main = async (): Promise<boolean> => {
     process.stdout.write("\n")
     await node.snapshotsCaughtUp(300_000)
     const steadyPlan = planFromScenario(steady, target, { ratePerSecond: targets.ratePerSecond, ...durationOverride })
-    const steadyResult = await runLoad(steadyPlan, progress)
+    const steadyRun = await runMeasured(node, steadyPlan, progress)
     process.stdout.write("\n")
-    runs.push({ label: `${steady.name} @ ${targets.ratePerSecond}/s`, result: steadyResult })
-    verdicts.push(...judgeSteadyRun(steadyResult, targets))
+    console.log(formatBudget(steadyRun.budget))
+    runs.push({ label: `${steady.name} @ ${targets.ratePerSecond}/s`, ...steadyRun })
+    verdicts.push(...judgeSteadyRun(steadyRun.result, targets))
     const burstPlan = planFromScenario(burst, target, durationOverride)
-    const burstResult = await runLoad(burstPlan, progress)
+    const burstRun = await runMeasured(node, burstPlan, progress)
     process.stdout.write("\n")
-    runs.push({ label: `${burst.name} @ ${burstPlan.ratePerSecond}/s`, result: burstResult })
-    verdicts.push(judgeBurstRun(burstResult, targets))
+    console.log(formatBudget(burstRun.budget))
+    runs.push({ label: `${burst.name} @ ${burstPlan.ratePerSecond}/s`, ...burstRun })
+    verdicts.push(judgeBurstRun(burstRun.result, targets))
   } finally {
     await node.stop()
   }
-  for (const verdict of verdicts) {
-    console.log(`${verdict.pass ? "PASS" : "FAIL"}  ${verdict.name}: ${verdict.actual} (target ${verdict.target})`)
-  }
+  for (const verdict of verdicts) console.log(formatVerdict(verdict))
   const paths = await writeReport(
     {
       scenario: "slo",

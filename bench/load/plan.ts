@@ -2,6 +2,7 @@
  * The shape of a load run and of its result, shared by the generator, the scenarios, the runner
  * and the reports. Times are milliseconds from the synchronized start of the run.
  */
+import type { WindowFigures } from "./windows.ts"
 
 /** How debtors and creditors are picked among the seeded accounts. */
 export type Distribution =
@@ -55,6 +56,8 @@ export interface LoadPlan {
   readonly requestsMax: number
   readonly burst?: Burst
   readonly workload: TransferWorkload | EchoWorkload
+  /** When set, the result also has figures per window of this length (a soak's minutes); whole seconds. */
+  readonly windowMs?: number
 }
 
 /**
@@ -89,6 +92,8 @@ export interface LoadResult {
     readonly p99Ms: number
   }>
   readonly durationMs: number
+  /** Only when the plan has `windowMs`: windows tiling [warmupMs, durationMs), in order. */
+  readonly perWindow?: ReadonlyArray<WindowFigures>
 }
 
 export type Target = LoadPlan["target"]

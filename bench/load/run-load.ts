@@ -11,6 +11,7 @@ import { assertLoopback } from "./channels.ts"
 import { encodeHistogram, latencySummaryOf, mergeHistograms, spectrumOf } from "./histograms.ts"
 import type { DoneReport, FromWorker, SecondReport, ToWorker, WorkerShare } from "./messages.ts"
 import type { LoadPlan, LoadResult } from "./plan.ts"
+import { validateWindowLayout, WindowAggregate, windowLayoutOf } from "./windows.ts"
 
 export { seedAccounts } from "./seed.ts"
 export { accountIdOf } from "./workload.ts"
@@ -39,6 +40,8 @@ export const validatePlan = (plan: LoadPlan): void => {
   if (!(plan.warmupMs >= 0 && plan.warmupMs < plan.durationMs)) {
     throw new Error(`plan.warmupMs must be in [0, durationMs), not ${plan.warmupMs}`)
   }
+  const layout = windowLayoutOf(plan)
+  if (layout !== undefined) validateWindowLayout(layout)
 }
 
 interface WorkerHandle {
@@ -95,7 +98,16 @@ const withTimeout = <A>(promise: Promise<A>, timeoutMs: number, what: string): P
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
 }
 
-export const runLoad = async (plan: LoadPlan, onProgress?: (line: string) => void): Promise<LoadResult> => {
+/**
+ * `onStart` is told the common start (wall-clock ms) once every worker is connected, before the
+ * first request is due, so a caller can sample the target at points of the run (end of warm-up,
+ * window boundaries) on the same clock the workers use.
+ */
+export const runLoad = async (
+  plan: LoadPlan,
+  onProgress?: (line: string) => void,
+  onStart?: (startAtEpochMs: number) => void,
+): Promise<LoadResult> => {
   validatePlan(plan)
   // A worker without a connection would have nothing to send on.
   const workers = Math.min(plan.workers, plan.connections)
@@ -110,13 +122,14 @@ export const runLoad = async (plan: LoadPlan, onProgress?: (line: string) => voi
     await withTimeout(Promise.all(handles.map((handle) => handle.ready)), readyTimeoutMs, "connecting the generators")
     const startAtEpochMs = Date.now() + startLeadMs
     for (const handle of handles) handle.child.send({ type: "start", startAtEpochMs } satisfies ToWorker)
+    onStart?.(startAtEpochMs)
     const reports = await withTimeout(
       Promise.all(handles.map((handle) => handle.done)),
       startLeadMs + plan.durationMs + drainTimeoutMs + readyTimeoutMs,
       "the load run",
     )
     seconds.flush()
-    const result = resultOf(plan, reports, seconds.perSecond)
+    const result = resultOf(plan, reports, seconds.perSecond, seconds.finishWindows())
     onProgress?.(generatorLine(reports, result.durationMs + plan.warmupMs))
     return result
   } finally {
@@ -128,6 +141,7 @@ export const runLoad = async (plan: LoadPlan, onProgress?: (line: string) => voi
 class SecondsAggregate {
   readonly perSecond: Array<LoadResult["perSecond"][number]> = []
   private readonly pending = new Map<number, Array<SecondReport>>()
+  private readonly windows: WindowAggregate | undefined
   private dueSoFar = 0
   private completedSoFar = 0
   private errorsSoFar = 0
@@ -136,13 +150,21 @@ class SecondsAggregate {
     private readonly plan: LoadPlan,
     private readonly workers: number,
     private readonly onProgress: ((line: string) => void) | undefined,
-  ) {}
+  ) {
+    const layout = windowLayoutOf(plan)
+    this.windows = layout === undefined ? undefined : new WindowAggregate(layout)
+  }
 
   add(report: SecondReport): void {
     const reports = this.pending.get(report.second) ?? []
     reports.push(report)
     this.pending.set(report.second, reports)
     if (reports.length === this.workers) this.close(report.second)
+  }
+
+  /** The per-window figures once every second is closed; undefined when the plan has no windows. */
+  finishWindows(): LoadResult["perWindow"] {
+    return this.windows?.finish()
   }
 
   /** Closes the seconds that not every worker reported (the last, partial ones). */
@@ -156,9 +178,10 @@ class SecondsAggregate {
     const sum = (pick: (report: SecondReport) => number) => reports.reduce((total, report) => total + pick(report), 0)
     const histogram = mergeHistograms(reports.map((report) => report.histogramBase64))
     const p99Ms = histogram.totalCount === 0 ? 0 : histogram.getValueAtPercentile(99) / 1000
-    histogram.destroy()
     const completed = sum((report) => report.completed)
     const errors = sum((report) => report.errors)
+    this.windows?.add(second, { due: sum((report) => report.due), completed, errors }, histogram)
+    histogram.destroy()
     this.dueSoFar += sum((report) => report.due)
     this.completedSoFar += completed
     this.errorsSoFar += errors
@@ -175,6 +198,7 @@ const resultOf = (
   plan: LoadPlan,
   reports: ReadonlyArray<DoneReport>,
   perSecond: LoadResult["perSecond"],
+  perWindow: LoadResult["perWindow"],
 ): LoadResult => {
   const sum = (pick: (report: DoneReport) => number) => reports.reduce((total, report) => total + pick(report), 0)
   const max = (pick: (report: DoneReport) => number) => Math.max(0, ...reports.map(pick))
@@ -203,6 +227,7 @@ const resultOf = (
     histogramBase64: encodeHistogram(histogram),
     perSecond,
     durationMs: Math.round(achievedWindowMs),
+    ...(perWindow === undefined ? {} : { perWindow }),
   }
   histogram.destroy()
   return result

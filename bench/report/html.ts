@@ -6,7 +6,7 @@
 import type { LoadResult } from "../load/plan.ts"
 import { isLoadBaseline, reportCharts } from "./charts.ts"
 import { escapeXml, formatNumber } from "./plots.ts"
-import type { BenchReport } from "./report.ts"
+import type { BenchReport, ReportRun } from "./report.ts"
 
 /** Figures align right so their digits line up; words align left. */
 const numericPattern = /^-?[\d.]+[kM%]?$/
@@ -66,6 +66,101 @@ const runsTable = (report: BenchReport): string =>
   table(
     ["run", ...resultHeaders],
     report.runs.map((run) => `<tr>${cell(run.label)}${resultCells(run.result)}</tr>`),
+  )
+
+/** A figure to a fixed number of decimals; "n/a" where there is none (NaN, or null once read back from JSON). */
+const decimals = (value: number | null, digits: number): string =>
+  value !== null && Number.isFinite(value) ? value.toFixed(digits) : "n/a"
+
+const megabytes = (bytes: number | null): string => decimals(bytes === null ? null : bytes / 1e6, 1)
+
+const kilobytes = (bytes: number | null): string => decimals(bytes === null ? null : bytes / 1e3, 1)
+
+const budgetHeaders = [
+  "run",
+  "transfers",
+  "CPU µs/transfer",
+  "CPU % of a core",
+  "journal records/transfer",
+  "journal commits/transfer",
+  "transfers/commit",
+  "snapshot part writes/transfer",
+  "heap MB (end)",
+  "heap kB/1,000 payments",
+  "RSS MB (end)",
+  "RSS kB/1,000 payments",
+]
+
+/** Where each run's budget went on the node: CPU, journal, snapshots and memory per transfer. */
+const budgetTable = (runs: ReadonlyArray<ReportRun>): string =>
+  table(
+    budgetHeaders,
+    runs.flatMap((run) => {
+      const budget = run.budget
+      if (budget === undefined) return []
+      const cells = [
+        cell(run.label),
+        cell(budget.transfers),
+        cell(decimals(budget.cpuMicrosPerTransfer, 1)),
+        cell(decimals(budget.cpuCores * 100, 0)),
+        cell(decimals(budget.journalRecordsPerTransfer, 2)),
+        cell(decimals(budget.journalCommitsPerTransfer, 3)),
+        cell(decimals(budget.transfersPerCommit, 1)),
+        cell(decimals(budget.snapshotPartWritesPerTransfer, 3)),
+        cell(megabytes(budget.heapUsedBytesEnd)),
+        cell(kilobytes(budget.heapGrowthBytesPer1000)),
+        cell(megabytes(budget.residentBytesEnd)),
+        cell(kilobytes(budget.residentGrowthBytesPer1000)),
+      ]
+      return [`<tr>${cells.join("")}</tr>`]
+    }),
+  )
+
+const windowHeaders = [
+  "window",
+  "from s",
+  "to s",
+  "offered/s",
+  "achieved/s",
+  "completed",
+  "p50 ms",
+  "p99 ms",
+  "p99.9 ms",
+  "max ms",
+  "errors",
+  "heap MB (end)",
+  "heap MB (settled)",
+  "RSS MB (end)",
+  "CPU µs/transfer",
+  "CPU % of a core",
+]
+
+/** A soak's windows: the generator's figures and the node's at each window's end. */
+const windowsTable = (run: ReportRun): string =>
+  `<p>${escapeXml(run.label)}</p>` +
+  table(
+    windowHeaders,
+    (run.windows ?? []).map((window) => {
+      const cells = [
+        cell(window.number),
+        cell(String(window.startMs / 1000)),
+        cell(String(window.endMs / 1000)),
+        cell(window.offeredRate),
+        cell(window.achievedRate),
+        cell(window.completed),
+        cell(milliseconds(window.latencyMs.p50)),
+        cell(milliseconds(window.latencyMs.p99)),
+        cell(milliseconds(window.latencyMs.p999)),
+        cell(milliseconds(window.latencyMs.max)),
+        cell(window.errors, window.errors > 0 ? "warn" : ""),
+        cell(megabytes(window.heapUsedBytesEnd)),
+        cell(megabytes(window.heapUsedBytesSettled)),
+        cell(megabytes(window.residentBytesEnd)),
+        cell(decimals(window.cpuMicrosPerTransfer, 1)),
+        cell(decimals(window.cpuCores * 100, 0)),
+      ]
+      return `<tr>${cells.join("")}</tr>`
+    }),
   )
 
 const sloTable = (slo: NonNullable<BenchReport["slo"]>): string =>
@@ -185,6 +280,10 @@ export const renderReportHtml = (report: BenchReport): string => {
     `<h2>Machine</h2>${definitionList(report.machine)}`,
     `<h2>Settings</h2>${definitionList(report.settings)}`,
     `<h2>Runs</h2>${runsTable(report)}`,
+    report.runs.some((run) => run.budget !== undefined)
+      ? `<h2>Node budget per transfer</h2>${budgetTable(report.runs)}`
+      : "",
+    ...report.runs.filter((run) => run.windows !== undefined).map((run) => `<h2>Per window</h2>${windowsTable(run)}`),
     report.slo === undefined ? "" : `<h2>SLOs</h2>${sloTable(report.slo)}`,
     report.baselines.length === 0 ? "" : `<h2>Baselines</h2>${baselinesTable(report)}`,
     report.sweep === undefined ? "" : `<h2>Rate sweep</h2>${sweepTable(report.sweep)}`,

@@ -8,9 +8,23 @@ import { mkdir, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import type { CeilingResult } from "../baselines/ceiling.ts"
 import type { LoadResult } from "../load/plan.ts"
+import type { NodeBudget } from "../runner/node-budget.ts"
+import type { SoakWindow } from "../runner/soak.ts"
 import { renderReportHtml } from "./html.ts"
 
 export type { CeilingResult } from "../baselines/ceiling.ts"
+export type { NodeBudget } from "../runner/node-budget.ts"
+export type { SoakWindow } from "../runner/soak.ts"
+
+/** One load run against the product (or a step of a sweep), with what it cost the node when measured. */
+export interface ReportRun {
+  readonly label: string
+  readonly result: LoadResult
+  /** The node's CPU, journal, snapshot and memory figures per transfer over the measured window. */
+  readonly budget?: NodeBudget
+  /** Per window (a soak's minutes), when the run had windows. */
+  readonly windows?: ReadonlyArray<SoakWindow>
+}
 
 export interface LoadBaseline {
   readonly name: string
@@ -23,9 +37,14 @@ export interface BenchReport {
   readonly startedAt: string
   readonly machine: object
   readonly settings: object
-  readonly runs: ReadonlyArray<{ readonly label: string; readonly result: LoadResult }>
+  readonly runs: ReadonlyArray<ReportRun>
   readonly baselines: ReadonlyArray<CeilingResult | LoadBaseline>
-  readonly sweep?: ReadonlyArray<{ readonly rate: number; readonly result: LoadResult; readonly meetsSlo: boolean }>
+  readonly sweep?: ReadonlyArray<{
+    readonly rate: number
+    readonly result: LoadResult
+    readonly meetsSlo: boolean
+    readonly budget?: NodeBudget
+  }>
   readonly slo?: ReadonlyArray<{
     readonly name: string
     readonly target: string

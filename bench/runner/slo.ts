@@ -34,6 +34,10 @@ const errorsOtherThan = (result: LoadResult, allowed: ReadonlyArray<string>): nu
     .filter(([code]) => !allowed.includes(code))
     .reduce((sum, [, count]) => sum + count, 0)
 
+/** A verdict as printed: `PASS  name: actual (target ...)`. */
+export const formatVerdict = (verdict: SloVerdict): string =>
+  `${verdict.pass ? "PASS" : "FAIL"}  ${verdict.name}: ${verdict.actual} (target ${verdict.target})`
+
 /** The verdicts for a steady run at the tested rate. */
 export const judgeSteadyRun = (result: LoadResult, targets: SloTargets): ReadonlyArray<SloVerdict> => [
   {

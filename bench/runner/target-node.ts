@@ -8,6 +8,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { stackUp } from "../../scripts/local-stack/stack.ts"
 import { startNodeProcess } from "../../test/support/node-process.ts"
+import { clockTicksPerSecond, cpuSecondsOf, type NodeSample, nodeSampleOf, parseProcStat } from "./node-budget.ts"
 
 export type BenchMode = "embedded" | "aws"
 
@@ -25,6 +26,8 @@ export interface TargetNode {
   readonly snapshotsCaughtUp: (timeoutMs: number) => Promise<boolean>
   /** Resident set size of the node process now, from /proc. */
   readonly residentBytes: () => number
+  /** CPU (all threads) and RSS from /proc, then the counters and heap from `/metrics`. */
+  readonly sample: () => Promise<NodeSample>
   /** Stops the node (SIGTERM, so a CPU profile is written) and removes its data directory. */
   readonly stop: () => Promise<void>
 }
@@ -34,6 +37,10 @@ export const residentBytesOf = (pid: number): number => {
   const kilobytes = /VmRSS:\s+(\d+) kB/.exec(status)?.[1]
   return kilobytes === undefined ? 0 : Number(kilobytes) * 1024
 }
+
+/** User + system CPU of every thread of the process, from /proc/<pid>/stat. */
+export const cpuSecondsOfProcess = (pid: number): number =>
+  cpuSecondsOf(parseProcStat(readFileSync(`/proc/${pid}/stat`, "utf8")), clockTicksPerSecond())
 
 const readMetrics = async (port: number): Promise<Record<string, number>> => {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
@@ -88,6 +95,12 @@ export const startTargetNode = async (options: {
       return false
     },
     residentBytes: () => residentBytesOf(pid),
+    sample: async () => {
+      const atMs = performance.now()
+      const cpuSeconds = cpuSecondsOfProcess(pid)
+      const residentBytes = residentBytesOf(pid)
+      return nodeSampleOf(atMs, cpuSeconds, residentBytes, await metrics())
+    },
     stop: async () => {
       await node.kill("SIGTERM")
       rmSync(dataDir, { recursive: true, force: true })

@@ -26,6 +26,11 @@ export interface Scenario {
    * what gets exercised instead of the generator's queue.
    */
   readonly inFlightMaxPerConnection?: number
+  /**
+   * Report per window of this length (whole seconds) as well as for the whole run: a soak's
+   * minutes, each with its own latency percentiles, rate, errors, memory and CPU.
+   */
+  readonly windowMs?: number
   /** A product capability the scenario needs and the product does not have yet: the runner reports it as not runnable. */
   readonly requires?: string
 }
@@ -69,6 +74,7 @@ const scenarioSchema = Schema.Struct({
   ),
   protocol: Schema.Literals(["ws", "http"]),
   inFlightMaxPerConnection: Schema.optionalKey(positiveInteger),
+  windowMs: Schema.optionalKey(positiveInteger.check(Schema.isMultipleOf(1000))),
   requires: Schema.optionalKey(Schema.String),
 })
 
@@ -135,6 +141,7 @@ export const planFromScenario = (
     requestsMax: 0,
     workload: scenario.workload,
     ...(scenario.burst === undefined ? {} : { burst: scenario.burst }),
+    ...(scenario.windowMs === undefined ? {} : { windowMs: scenario.windowMs }),
     ...overrides,
   }
   // Bounded by count as well as time: exactly what the schedule makes due.
