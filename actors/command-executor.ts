@@ -54,6 +54,10 @@ class PairView implements LedgerView {
   }
 }
 
+/** The transfer as one whose creditor this node commits with; a copy only when the caller said otherwise. */
+const localTransfer = (command: Transfer): Transfer =>
+  command.creditorLocal ? command : { ...command, creditorLocal: true }
+
 /** The answer a command gets once durable: the account it changed, or the payment. */
 const outcomeAfter = (shard: Shard, creditor: Shard | undefined, command: Command): Outcome => {
   switch (command._tag) {
@@ -92,11 +96,32 @@ export class CommandExecutor {
       return
     }
     const key = entryKeyRead(command)
-    this.whenLoaded(shard, command.tenantId, accountId, key, () => this.run(shard, command, callback), callback)
+    // The common case (nothing parked, the key new or in memory) runs at once, without a closure.
+    if (!shard.hasParked && (key === undefined || !shard.needsLookup(key))) {
+      this.run(shard, command, callback)
+      return
+    }
+    this.park(shard, command.tenantId, accountId, key, () => this.run(shard, command, callback), callback)
   }
 
   /** Runs `proceed` at once, or parks it until the entry `key` of the account is read back. */
   private whenLoaded(
+    shard: Shard,
+    tenantId: TenantId,
+    accountId: AccountId,
+    key: string | undefined,
+    proceed: () => void,
+    callback: OutcomeCallback,
+  ): void {
+    if (!shard.hasParked && (key === undefined || !shard.needsLookup(key))) {
+      proceed()
+      return
+    }
+    this.park(shard, tenantId, accountId, key, proceed, callback)
+  }
+
+  /** Parks work behind the account's earlier parked work, or behind a read-back of `key`. */
+  private park(
     shard: Shard,
     tenantId: TenantId,
     accountId: AccountId,
@@ -144,7 +169,7 @@ export class CommandExecutor {
   private runTransfer(shard: Shard, command: Transfer, callback: OutcomeCallback): void {
     const creditorIndex = this.shardIndexOf(command.tenantId, command.to)
     if (creditorIndex === shard.shard) {
-      this.decideAndCommit(shard, undefined, { ...command, creditorLocal: true }, callback)
+      this.decideAndCommit(shard, undefined, localTransfer(command), callback)
       return
     }
     const creditor = this.context.shardAt(creditorIndex)
@@ -154,7 +179,7 @@ export class CommandExecutor {
         callback(refused)
         return
       }
-      this.decideAndCommit(shard, creditor, { ...command, creditorLocal: true }, callback)
+      this.decideAndCommit(shard, creditor, localTransfer(command), callback)
       return
     }
     if (this.context.owns(creditorIndex)) {
@@ -166,7 +191,12 @@ export class CommandExecutor {
       callback(reject("OVERLOADED", `shard ${shard.shard} has ${shard.live.size} payments pending`))
       return
     }
-    this.decideAndCommit(shard, undefined, { ...command, creditorLocal: false }, callback)
+    this.decideAndCommit(
+      shard,
+      undefined,
+      command.creditorLocal ? { ...command, creditorLocal: false } : command,
+      callback,
+    )
   }
 
   private decideAndCommit(

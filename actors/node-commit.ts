@@ -16,6 +16,7 @@ import type { JournalRecord } from "../core/events.ts"
 import type { Entity } from "../core/ledger.ts"
 import type { ShardRecords } from "../persistence/journal.ts"
 import type { RuntimeClock } from "./clock.ts"
+import { DurationHistogram } from "./duration-histogram.ts"
 
 /** Called once per waiting answer: `true` when its flush is durable, `false` when it failed. */
 export type Settle = (durable: boolean) => void
@@ -70,6 +71,8 @@ export class NodeCommit {
   /** Flushes made durable and records in them, since the node started: the commit-rate gauges. */
   commitsTotal = 0
   recordsTotal = 0
+  /** How long appends took, from send to the journal's answer. */
+  readonly appendDurations = new DurationHistogram()
 
   constructor(
     shardCount: number,
@@ -178,9 +181,11 @@ export class NodeCommit {
     this.appendsInFlight++
     const flushes = this.flushes
     const batches = [...flush.batches.values()]
+    const sentAt = performance.now()
     this.append(batches, (result) => {
       if (this.flushes !== flushes) return // abandoned while in flight: its answers were already failed
       this.appendsInFlight--
+      this.appendDurations.record(performance.now() - sentAt)
       if (result._tag === "Failed") {
         this.onFailure(result.failure)
         return

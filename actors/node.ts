@@ -20,6 +20,7 @@ import { ShardLeases } from "../persistence/shard-leases.ts"
 import { SnapshotStore } from "../persistence/snapshot-store.ts"
 import { type RuntimeClock, systemClock } from "./clock.ts"
 import { CommandExecutor } from "./command-executor.ts"
+import { DurationHistogram } from "./duration-histogram.ts"
 import type { RuntimeLimits } from "./limits.ts"
 import { type AppendFlush, NodeCommit } from "./node-commit.ts"
 import type { NodeMetrics, OutcomeCallback, Processor } from "./processor.ts"
@@ -82,6 +83,7 @@ class NodeRuntime {
   private readonly clock: RuntimeClock
   /** Counters of incarnations gone, so the gauges keep counting across rebuilds. */
   private retired = { commits: 0, records: 0, partWrites: 0, segments: 0, lookups: 0 }
+  private readonly retiredAppendDurations = new DurationHistogram()
 
   constructor(
     private readonly ports: PersistencePorts,
@@ -234,6 +236,7 @@ class NodeRuntime {
       this.retired.segments += shard?.snapshot?.segmentsSaved ?? 0
       this.retired.lookups += shard?.lookupsTotal ?? 0
     }
+    this.retiredAppendDurations.addAll(serving.commit.appendDurations)
     this.retired.commits += serving.commit.commitsTotal
     this.retired.records += serving.commit.recordsTotal
     serving.commit.abandon()
@@ -257,6 +260,13 @@ class NodeRuntime {
     return serving.incarnation.release
   })
 
+  private appendDurations(serving: Serving | undefined): DurationHistogram {
+    const all = new DurationHistogram()
+    all.addAll(this.retiredAppendDurations)
+    if (serving !== undefined) all.addAll(serving.commit.appendDurations)
+    return all
+  }
+
   metrics(): NodeMetrics {
     const serving = this.serving
     const shards = serving?.shards.filter((shard): shard is Shard => shard !== undefined) ?? []
@@ -277,6 +287,7 @@ class NodeRuntime {
       snapshotSegmentsTotal: this.retired.segments + sum((shard) => shard.snapshot?.segmentsSaved ?? 0),
       entryLookupsTotal: this.retired.lookups + sum((shard) => shard.lookupsTotal),
       timersPending: serving?.effects.timersPending ?? 0,
+      journalAppendDurations: this.appendDurations(serving),
     }
   }
 }

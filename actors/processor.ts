@@ -10,6 +10,7 @@ import type { Command } from "../core/commands.ts"
 import type { Rejection } from "../core/errors.ts"
 import type { AccountId, PaymentId, TenantId } from "../core/ids.ts"
 import type { Account, Payment } from "../core/ledger.ts"
+import type { DurationHistogram } from "./duration-histogram.ts"
 
 export type Outcome =
   | { readonly _tag: "Account"; readonly account: Account }
@@ -58,4 +59,6 @@ export interface NodeMetrics {
   readonly entryLookupsTotal: number
   /** Scheduled side effects waiting on their timers. */
   readonly timersPending: number
+  /** Journal append durations since the node started. */
+  readonly journalAppendDurations: DurationHistogram
 }

@@ -53,6 +53,11 @@ export class Shard {
     return !this.ledger.entries.has(key) && this.index.mayContain(fingerprintOf(key))
   }
 
+  /** True when any work of this shard is parked (then each command checks its own account). */
+  get hasParked(): boolean {
+    return this.parkedCount > 0
+  }
+
   /** True when work of this account is parked: later work of the account must wait behind it. */
   isParked(accountKey: string): boolean {
     return this.parked.has(accountKey)

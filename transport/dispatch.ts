@@ -66,8 +66,8 @@ export const dispatch = (
           to: operation.to,
           amountMinor: operation.amountMinor,
           currency: operation.currency,
-          // The node knows the shard layout and recomputes this; the edge cannot.
-          creditorLocal: false,
+          // The node knows the shard layout and clears this when another node holds the creditor.
+          creditorLocal: true,
         },
         callback,
       )

@@ -3,17 +3,37 @@
  * operators and for benchmarks (which wait for snapshots to catch up before they measure). Only
  * node-wide figures, never anything of a tenant's.
  */
+import { type DurationHistogram, durationBucketsMs } from "../actors/duration-histogram.ts"
 import type { NodeMetrics } from "../actors/processor.ts"
+
+type NumericMetric = Exclude<keyof NodeMetrics, "journalAppendDurations">
 
 interface Metric {
   readonly name: string
   readonly help: string
-  readonly of: keyof NodeMetrics
+  readonly of: NumericMetric
   readonly type: "gauge" | "counter"
 }
 
-const gauge = (name: string, of: keyof NodeMetrics, help: string): Metric => ({ name, help, of, type: "gauge" })
-const counter = (name: string, of: keyof NodeMetrics, help: string): Metric => ({ name, help, of, type: "counter" })
+/** A duration histogram in the Prometheus text format, in seconds. */
+const histogram = (name: string, help: string, values: DurationHistogram): string => {
+  const { cumulative, sumMs, count } = values.snapshot()
+  const buckets = durationBucketsMs.map(
+    (boundMs, index) => `${name}_bucket{le="${boundMs / 1000}"} ${cumulative[index]}`,
+  )
+  return [
+    `# HELP ${name} ${help}`,
+    `# TYPE ${name} histogram`,
+    ...buckets,
+    `${name}_bucket{le="+Inf"} ${count}`,
+    `${name}_sum ${sumMs / 1000}`,
+    `${name}_count ${count}`,
+    "",
+  ].join("\n")
+}
+
+const gauge = (name: string, of: NumericMetric, help: string): Metric => ({ name, help, of, type: "gauge" })
+const counter = (name: string, of: NumericMetric, help: string): Metric => ({ name, help, of, type: "counter" })
 
 const metrics: ReadonlyArray<Metric> = [
   gauge("payments_shards", "shards", "Shards this node owns."),
@@ -45,6 +65,11 @@ export const renderMetrics = (values: NodeMetrics): string => {
   const cpu = process.cpuUsage()
   return [
     ...metrics.map((metric) => line(metric.name, metric.help, values[metric.of], metric.type)),
+    histogram(
+      "payments_journal_append_duration_seconds",
+      "Journal appends (node flushes), from send to the journal's answer.",
+      values.journalAppendDurations,
+    ),
     line(
       "process_cpu_seconds_total",
       "CPU time of the node process, user and system, all threads.",

@@ -52,6 +52,22 @@ const readMetrics = async (port: number): Promise<Record<string, number>> => {
   return gauges
 }
 
+/**
+ * Node settings a benchmark run adds to the node's environment: `BENCH_NODE_ENV`, comma-separated
+ * `NAME=value` pairs (e.g. `BENCH_NODE_ENV=RECENT_ENTRIES_MAX=16384,SNAPSHOT_INTERVAL_MS=2000`), so a
+ * configuration can be measured without editing the runner.
+ */
+export const nodeSettingsFromEnvironment = (text = process.env.BENCH_NODE_ENV ?? ""): Record<string, string> => {
+  const settings: Record<string, string> = {}
+  for (const pair of text.split(",").map((item) => item.trim())) {
+    if (pair === "") continue
+    const separator = pair.indexOf("=")
+    if (separator <= 0) throw new Error(`BENCH_NODE_ENV: "${pair}" is not NAME=value`)
+    settings[pair.slice(0, separator)] = pair.slice(separator + 1)
+  }
+  return settings
+}
+
 export const startTargetNode = async (options: {
   readonly mode: BenchMode
   readonly shardCount: number
@@ -77,6 +93,7 @@ export const startTargetNode = async (options: {
       REDIS_KEY_PREFIX: unique,
     })
   }
+  Object.assign(env, nodeSettingsFromEnvironment())
   const profileArguments =
     options.profileDirectory === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${options.profileDirectory}`]
   const node = await startNodeProcess(env, 180_000, profileArguments)

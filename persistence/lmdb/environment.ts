@@ -25,8 +25,8 @@ export interface LmdbConfig {
   readonly mapSizeBytes?: number
 }
 
-/** Journal key: offsets are contiguous per shard from 0, so [shard, offset] sorts in log order. */
-export type JournalKey = [shard: number, offset: number]
+/** Journal key: the flush number, from 0; flushes sort in log order. */
+export type FlushKey = number
 /** Section of a snapshot segment part: accounts, entries, live entries, fingerprints, or the time it was saved. */
 export type SegmentSection = "a" | "e" | "l" | "f" | "t"
 /** Segment key: [shard, segment, tenant, part, section] sorts a shard's segments in order. */
@@ -47,8 +47,10 @@ export interface StoredCheckpoint {
 export interface LedgerEnvironment {
   readonly dataDir: string
   readonly root: RootDatabase
-  /** [shard, offset] -> encoded journal record (JSON text from `encodeJournalRecord`). */
-  readonly journal: Database<string, JournalKey>
+  /** flush number -> one node flush: every shard's records of one append (see flush-codec.ts). */
+  readonly journalFlushes: Database<Uint8Array, FlushKey>
+  /** shard -> next offset of its log (contiguous from 0); -1 -> next flush number. */
+  readonly journalEnds: Database<number, number>
   /** shard -> epoch of the shard's live journal writer. */
   readonly writerEpochs: Database<number, number>
   /** [shard, segment, tenant, part, section] -> the section's bytes (see `core/segment-codec.ts`). */
@@ -171,7 +173,8 @@ const openDatabases = (config: LmdbConfig): LedgerEnvironment => {
   return {
     dataDir: config.dataDir,
     root,
-    journal: root.openDB<string, JournalKey>({ name: "journal", encoding: "string", cache: false }),
+    journalFlushes: root.openDB<Uint8Array, FlushKey>({ name: "journal-flushes", encoding: "binary", cache: false }),
+    journalEnds: root.openDB<number, number>({ name: "journal-ends", encoding: "msgpack", cache: false }),
     writerEpochs: root.openDB<number, number>({ name: "writer-epochs", encoding: "msgpack", cache: false }),
     segments: root.openDB<Uint8Array, SegmentKey>({ name: "snapshot-segments", encoding: "binary", cache: false }),
     checkpoints: root.openDB<StoredCheckpoint, number>({ name: "checkpoints", encoding: "msgpack", cache: false }),

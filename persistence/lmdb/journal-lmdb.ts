@@ -1,13 +1,17 @@
 /**
- * The Journal on LMDB (embedded mode): records keyed [shard, offset] with offsets contiguous per
- * shard from 0, a writer epoch per shard for fencing, and appends that resolve only once their
- * transaction is synced to disk (see `durableWriteOptions` in environment.ts).
+ * The Journal on LMDB (embedded mode): a log of flushes. Each append (one node flush, many shards)
+ * is one value under the next flush number, holding every shard's records (see flush-codec.ts); a
+ * small table keeps each shard's next offset (offsets are contiguous per shard from 0) and the next
+ * flush number. Writing one value per commit, instead of one key per record in each shard's own key
+ * range, copies one B-tree path per commit instead of one per shard: about half the CPU per commit
+ * and twice the commits per second on this machine's disk (measured with 16 shards).
  *
- * Each append is one child transaction inside lmdb-js's batched write transaction, covering every
- * shard of one node flush: appends queued while the previous commit syncs share the next commit
- * (one fdatasync), while each append stays all or nothing across its shards (a throw aborts only
- * its child) and checks every epoch atomically with its writes. Records a snapshot covers are
- * discarded (`discardBefore`), so the journal's disk is bounded by what snapshots have not covered.
+ * Each append is one child transaction inside lmdb-js's batched write transaction: appends queued
+ * while the previous commit syncs share the next commit (one fdatasync), while each append stays
+ * all or nothing across its shards and checks, atomically with its writes, every shard's writer
+ * epoch (fencing) and that the shard's log ends where this writer expects (so no append lands once
+ * an earlier one of the same writer did not). Appends resolve only once synced to disk (see
+ * `durableWriteOptions` in environment.ts). Flushes every shard's snapshot covers are discarded.
  */
 import { Effect, Layer } from "effect"
 import { decodeJournalRecord, encodeJournalRecord } from "../../core/events.ts"
@@ -23,37 +27,20 @@ import {
 } from "../journal.ts"
 import {
   acquireLedgerEnvironment,
-  type JournalKey,
   type LedgerEnvironment,
   type LmdbConfig,
   type LmdbUnavailable,
   lmdbErrorMessage,
 } from "./environment.ts"
+import { decodeFlushHeader, encodeFlush, type FlushHeader, sectionTexts } from "./flush-codec.ts"
+
+/** Key of the journal-ends table that holds the next flush number (shards are 0 and up). */
+const nextFlushKey = -1
 
 /** Entries handed to `onEntries` at once during replay: bounds the memory of one read. */
 const replayBatchEntriesMax = 1024
-
-/** The offset after the shard's last record, read in whichever transaction is current. */
-const journalEnd = (environment: LedgerEnvironment, shard: number): number => {
-  for (const key of environment.journal.getKeys({
-    start: [shard, Number.MAX_SAFE_INTEGER],
-    end: [shard, -1],
-    reverse: true,
-    limit: 1,
-  })) {
-    return key[1] + 1
-  }
-  return 0
-}
-
-/**
- * True when the shard's log ends exactly at `offset`: offsets are contiguous from 0, so that is
- * "the record before it exists and the one at it does not". Two point lookups cost less than
- * the reverse cursor of `journalEnd`, and every append asks.
- */
-const endsAt = (environment: LedgerEnvironment, shard: number, offset: number): boolean =>
-  !environment.journal.doesExist([shard, offset]) &&
-  (offset === 0 || environment.journal.doesExist([shard, offset - 1]))
+/** Flushes read per read of a replay. */
+const replayFlushesPerRead = 64
 
 interface WriterState {
   readonly shards: ReadonlyArray<number>
@@ -74,14 +61,20 @@ interface WriterState {
  */
 const appendsInFlightMax = 2
 
+/** Every shard's next offset as recorded (shard keys are 0 and up), read in whichever transaction is current. */
+const readEnds = (environment: LedgerEnvironment): Map<number, number> => {
+  const ends = new Map<number, number>()
+  for (const { key, value } of environment.journalEnds.getRange({ start: 0 })) ends.set(key, value)
+  return ends
+}
+
 /**
  * Appends of one writer overlap (see `appendsInFlightMax`), so a later append must never land
  * once an earlier one did not. Their callbacks run in call order, in the same or later commits:
  * - an earlier callback that threw marks the writer broken here, at once, so later callbacks refuse;
- * - an earlier commit that failed left a log's real end behind `nextOffsets`, and the end check
- *   refuses every later append;
+ * - an earlier commit that failed left a shard's recorded end behind `nextOffsets`, which the
+ *   end check refuses;
  * - an earlier append fenced means an epoch moved, which every later one sees too.
- * The whole batch is one child transaction: all its shards' records land, or none.
  */
 const appendInTransaction = (
   environment: LedgerEnvironment,
@@ -92,19 +85,24 @@ const appendInTransaction = (
   try {
     for (const { shard } of encoded) {
       if (environment.writerEpochs.get(shard) !== state.epochs.get(shard)) return { fencedShard: shard }
-      const nextOffset = state.nextOffsets.get(shard) as number
-      if (!endsAt(environment, shard, nextOffset)) {
-        throw new Error(`journal shard ${shard} ends at ${journalEnd(environment, shard)}, writer at ${nextOffset}`)
-      }
+      const expected = state.nextOffsets.get(shard) as number
+      const recorded = environment.journalEnds.get(shard) ?? 0
+      if (recorded !== expected) throw new Error(`journal shard ${shard} ends at ${recorded}, writer at ${expected}`)
     }
-    return encoded.map(({ shard, texts }) => {
-      let offset = state.nextOffsets.get(shard) as number
-      for (const text of texts) {
-        environment.journal.putSync([shard, offset], text)
-        offset++
-      }
-      state.nextOffsets.set(shard, offset)
-      return offset
+    const ends = readEnds(environment)
+    const flush = environment.journalEnds.get(nextFlushKey) ?? 0
+    const sections = encoded.map(({ shard, texts }) => {
+      const firstOffset = state.nextOffsets.get(shard) as number
+      ends.set(shard, firstOffset + texts.length)
+      return { shard, firstOffset, texts }
+    })
+    environment.journalFlushes.putSync(flush, encodeFlush(sections, ends))
+    environment.journalEnds.putSync(nextFlushKey, flush + 1)
+    return sections.map(({ shard, firstOffset, texts }) => {
+      const next = firstOffset + texts.length
+      environment.journalEnds.putSync(shard, next)
+      state.nextOffsets.set(shard, next)
+      return next
     })
   } catch (error) {
     state.broken = true
@@ -166,7 +164,7 @@ const openWriter = (environment: LedgerEnvironment, requested: number | Readonly
             const epoch = (environment.writerEpochs.get(shard) ?? 0) + 1
             environment.writerEpochs.putSync(shard, epoch)
             epochs.set(shard, epoch)
-            nextOffsets.set(shard, journalEnd(environment, shard))
+            nextOffsets.set(shard, environment.journalEnds.get(shard) ?? 0)
           }
           return { shards, epochs, nextOffsets, stopped: undefined, broken: false }
         }),
@@ -179,64 +177,63 @@ const openWriter = (environment: LedgerEnvironment, requested: number | Readonly
   ).pipe(Effect.map((state) => makeWriter(environment, state)))
 }
 
-/** Keys deleted per transaction when discarding: keeps each transaction (and the event loop) short. */
-const discardSliceKeysMax = 4096
+/** The first and last flush numbers stored, or undefined when the log is empty. */
+const flushRange = (environment: LedgerEnvironment): { readonly first: number; readonly last: number } | undefined => {
+  let first: number | undefined
+  for (const key of environment.journalFlushes.getKeys({ limit: 1 })) first = key
+  let last: number | undefined
+  for (const key of environment.journalFlushes.getKeys({ reverse: true, limit: 1 })) last = key
+  return first === undefined || last === undefined ? undefined : { first, last }
+}
 
-/**
- * Deletes a shard's records before `offset`, in slices, but never its last record: the end of the
- * log is where the next writer continues, and an empty log would make it start again at 0.
- */
-const discardBefore = (environment: LedgerEnvironment, shard: number, offset: number) =>
-  Effect.gen(function* () {
-    for (;;) {
-      const deleted = yield* Effect.tryPromise({
-        try: () =>
-          environment.root.childTransaction(() => {
-            const last = journalEnd(environment, shard) - 1
-            const keys = Array.from(
-              environment.journal.getKeys({
-                start: [shard, 0],
-                end: [shard, Math.min(offset, last)],
-                limit: discardSliceKeysMax,
-              }),
-            )
-            for (const key of keys) environment.journal.removeSync(key)
-            return keys.length
-          }),
-        catch: (error) => new JournalUnavailable({ shard, message: lmdbErrorMessage(error) }),
-      })
-      if (deleted < discardSliceKeysMax) return
-      yield* Effect.yieldNow
-    }
-  })
-
-const readRaw = (environment: LedgerEnvironment, shard: number, fromOffset: number, toOffset: number) =>
-  Effect.try({
-    try: () => Array.from(environment.journal.getRange({ start: [shard, fromOffset], end: [shard, toOffset] })),
-    catch: (error) => new JournalUnavailable({ shard, message: lmdbErrorMessage(error) }),
-  })
-
-/** A gap, a foreign key or a record that does not decode is damage or a bug: stop, do not guess. */
-const decodeEntries = (
-  shard: number,
-  fromOffset: number,
-  toOffset: number,
-  raw: ReadonlyArray<{ readonly key: JournalKey; readonly value: string }>,
-): ReadonlyArray<JournalEntry> => {
-  if (raw.length !== toOffset - fromOffset) {
-    throw new Error(`journal shard ${shard}: read ${raw.length} records in [${fromOffset}, ${toOffset})`)
-  }
-  return raw.map(({ key, value }, index) => {
-    const offset = fromOffset + index
-    if (key[0] !== shard || key[1] !== offset) throw new Error(`journal shard ${shard}: offset ${offset} missing`)
-    return { offset, record: decodeJournalRecord(value) }
-  })
+const headerOf = (
+  environment: LedgerEnvironment,
+  flush: number,
+): { readonly bytes: Uint8Array; readonly header: FlushHeader } => {
+  const bytes = environment.journalFlushes.getBinary(flush)
+  if (bytes === undefined) throw new Error(`journal flush ${flush} is missing`)
+  return { bytes, header: decodeFlushHeader(bytes) }
 }
 
 /**
- * Reads up to the end as of the call, in batches, yielding between them so a long replay does not
- * hold the event loop. Records before that end never change, so later batches may use newer read
- * snapshots. A record that does not decode is a bug or corruption, so it dies rather than fails.
+ * The first flush whose end for `shard` passes `fromOffset` (the flush holding the record at
+ * `fromOffset`, or the first after it): ends only grow with the flush number, so a binary search.
+ */
+const firstFlushAfter = (
+  environment: LedgerEnvironment,
+  shard: number,
+  fromOffset: number,
+  first: number,
+  last: number,
+) => {
+  let low = first
+  let high = last + 1
+  while (low < high) {
+    const middle = Math.floor((low + high) / 2)
+    if ((headerOf(environment, middle).header.ends.get(shard) ?? 0) > fromOffset) high = middle
+    else low = middle + 1
+  }
+  return low
+}
+
+/** Decodes the shard's records at or after `fromOffset` in one flush; a record that does not decode is corruption. */
+const entriesOf = (bytes: Uint8Array, header: FlushHeader, shard: number, fromOffset: number): Array<JournalEntry> => {
+  const entries: Array<JournalEntry> = []
+  for (const section of header.sections) {
+    if (section.shard !== shard) continue
+    sectionTexts(bytes, section).forEach((text, index) => {
+      const offset = section.firstOffset + index
+      if (offset >= fromOffset) entries.push({ offset, record: decodeJournalRecord(text) })
+    })
+  }
+  return entries
+}
+
+/**
+ * Reads up to the end as of the call, in batches, yielding between reads so a long replay does not
+ * hold the event loop. Flushes before that end never change, so later reads may use newer read
+ * snapshots. A gap in a shard's offsets, or a record that does not decode, is damage or a bug: it
+ * dies rather than fails.
  */
 const replay = (
   environment: LedgerEnvironment,
@@ -245,29 +242,92 @@ const replay = (
   onEntries: (entries: ReadonlyArray<JournalEntry>) => void,
 ) =>
   Effect.gen(function* () {
-    const end = yield* Effect.try({
+    const bounds = yield* Effect.try({
       try: () => {
         // Sees every commit that resolved before this call, not a read snapshot from an earlier turn.
         environment.root.resetReadTxn()
-        return journalEnd(environment, shard)
+        const end = environment.journalEnds.get(shard) ?? 0
+        const range = end > fromOffset ? flushRange(environment) : undefined
+        return { end, range }
       },
       catch: (error) => new JournalUnavailable({ shard, message: lmdbErrorMessage(error) }),
     })
-    for (let offset = fromOffset; offset < end; offset += replayBatchEntriesMax) {
-      const toOffset = Math.min(end, offset + replayBatchEntriesMax)
-      const raw = yield* readRaw(environment, shard, offset, toOffset)
-      onEntries(yield* Effect.sync(() => decodeEntries(shard, offset, toOffset, raw)))
+    if (bounds.range === undefined) return { nextOffset: Math.max(fromOffset, bounds.end) }
+    const { first, last } = bounds.range
+    let flush = yield* Effect.sync(() => firstFlushAfter(environment, shard, fromOffset, first, last))
+    let expected = fromOffset
+    let pending: Array<JournalEntry> = []
+    while (flush <= last && expected < bounds.end) {
+      const read = yield* Effect.try({
+        try: () => Array.from(environment.journalFlushes.getRange({ start: flush, end: flush + replayFlushesPerRead })),
+        catch: (error) => new JournalUnavailable({ shard, message: lmdbErrorMessage(error) }),
+      })
+      yield* Effect.sync(() => {
+        for (const { value } of read) {
+          for (const entry of entriesOf(value, decodeFlushHeader(value), shard, expected)) {
+            if (entry.offset !== expected) throw new Error(`journal shard ${shard}: offset ${expected} missing`)
+            pending.push(entry)
+            expected++
+            if (pending.length === replayBatchEntriesMax) {
+              onEntries(pending)
+              pending = []
+            }
+          }
+        }
+      })
+      flush += replayFlushesPerRead
       yield* Effect.yieldNow
     }
-    return { nextOffset: Math.max(fromOffset, end) }
+    if (pending.length > 0) onEntries(pending)
+    if (expected < bounds.end)
+      return yield* Effect.die(new Error(`journal shard ${shard}: records ${expected}..${bounds.end} missing`))
+    return { nextOffset: Math.max(fromOffset, bounds.end) }
   })
 
-export const makeLmdbJournal = (environment: LedgerEnvironment): Journal["Service"] =>
-  Journal.of({
+/** Flushes deleted per transaction when discarding: keeps each transaction (and the event loop) short. */
+const discardFlushesPerTransaction = 256
+
+/**
+ * Deletes, oldest first, the flushes whose every section every shard's snapshots already cover,
+ * but never the last one (the log's end must stay readable for the ends it carries). A shard that
+ * has not said since this process started where its snapshots stand keeps its flushes.
+ */
+const makeDiscard = (environment: LedgerEnvironment) => {
+  const coveredBefore = new Map<number, number>()
+  const covered = (header: FlushHeader) =>
+    header.sections.every((section) => section.firstOffset + section.records <= (coveredBefore.get(section.shard) ?? 0))
+  return (shard: number, offset: number) =>
+    Effect.gen(function* () {
+      coveredBefore.set(shard, Math.max(coveredBefore.get(shard) ?? 0, offset))
+      for (;;) {
+        const deleted = yield* Effect.tryPromise({
+          try: () =>
+            environment.root.childTransaction(() => {
+              const range = flushRange(environment)
+              let removed = 0
+              for (let flush = range?.first ?? 0; range !== undefined && flush < range.last; flush++) {
+                if (removed >= discardFlushesPerTransaction || !covered(headerOf(environment, flush).header)) break
+                environment.journalFlushes.removeSync(flush)
+                removed++
+              }
+              return removed
+            }),
+          catch: (error) => new JournalUnavailable({ shard, message: lmdbErrorMessage(error) }),
+        })
+        if (deleted < discardFlushesPerTransaction) return
+        yield* Effect.yieldNow
+      }
+    })
+}
+
+export const makeLmdbJournal = (environment: LedgerEnvironment): Journal["Service"] => {
+  const discardBefore = makeDiscard(environment)
+  return Journal.of({
     openWriter: (shards) => openWriter(environment, shards),
     replay: (shard, fromOffset, onEntries) => replay(environment, shard, fromOffset, onEntries),
-    discardBefore: (shard, offset) => discardBefore(environment, shard, offset),
+    discardBefore,
   })
+}
 
 /** The journal alone on its own environment; `layerLmdb` provides it with the other ports. */
 export const layerLmdbJournal = (config: LmdbConfig): Layer.Layer<Journal, LmdbUnavailable> =>

@@ -8,12 +8,14 @@ import type { AccountId, PaymentId, TenantId } from "../../core/ids.ts"
 import type { Account, Payment } from "../../core/ledger.ts"
 import type { Currency } from "../../core/money.ts"
 import {
+  accountJson,
   encodeAccount,
   encodeFrameAnswer,
   encodeFrameError,
   encodeHttpError,
   encodePayment,
   httpStatusOf,
+  paymentJson,
 } from "../../transport/wire-response.ts"
 
 const account: Account = {
@@ -80,6 +82,26 @@ describe("wire-response", () => {
     expect(JSON.parse(encodeHttpError("OVERLOADED", "busy"))).toEqual({
       error: { code: "OVERLOADED", message: "busy" },
     })
+  })
+
+  it("builds the same JSON text directly as JSON.stringify of the account and payment objects", () => {
+    const oddIds = ["acc-1", 'quote"d\\', "x\u0000y", "😀", "\ud800", "line\nbreak"]
+    for (const id of oddIds) {
+      const odd = { ...account, accountId: id as AccountId, balanceMinor: -7n, floorMinor: -100n }
+      expect(accountJson(odd)).toBe(JSON.stringify(encodeAccount(odd)))
+      for (const reason of [null, "INSUFFICIENT_FUNDS" as const]) {
+        const oddPayment = { ...payment, paymentId: id as PaymentId, from: id as AccountId, reason }
+        expect(paymentJson(oddPayment)).toBe(JSON.stringify(encodePayment(oddPayment)))
+      }
+    }
+    for (const reqId of ["r-1", 7, 'q"\\']) {
+      expect(encodeFrameAnswer(reqId, { _tag: "Payment", payment })).toBe(
+        JSON.stringify({ reqId, ok: true, payment: encodePayment(payment) }),
+      )
+      expect(encodeFrameAnswer(reqId, { _tag: "Account", account })).toBe(
+        JSON.stringify({ reqId, ok: true, account: encodeAccount(account) }),
+      )
+    }
   })
 
   it("maps every error code to the contract's HTTP status", () => {

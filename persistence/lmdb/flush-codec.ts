@@ -1,0 +1,115 @@
+/**
+ * The bytes of one node flush in the LMDB journal: a header naming, for each shard with records in
+ * the flush, the offset of its first record and how many it has, and the end (next offset) of every
+ * shard known to the journal as of this flush; then each shard's records as UTF-8 JSON lines
+ * (`encodeJournalRecord`, which never contains a raw newline). The ends let a replay find, by
+ * binary search over flushes, where a shard's offset lies without reading the flushes before it.
+ *
+ * Layout, little-endian: u32 format (1), u32 sections, per section (u32 shard, f64 first offset,
+ * u32 records, u32 bytes), u32 ends, per end (u32 shard, f64 next offset), then the section bodies
+ * in header order.
+ */
+
+const formatVersion = 1
+const utf8 = new TextEncoder()
+const fromUtf8 = new TextDecoder("utf-8", { fatal: true })
+
+export interface FlushSection {
+  readonly shard: number
+  readonly firstOffset: number
+  /** The records' encoded texts, in order. */
+  readonly texts: ReadonlyArray<string>
+}
+
+export interface FlushHeader {
+  readonly sections: ReadonlyArray<{
+    readonly shard: number
+    readonly firstOffset: number
+    readonly records: number
+    readonly bodyStart: number
+    readonly bodyBytes: number
+  }>
+  /** Next offset of every shard as of the end of this flush. */
+  readonly ends: ReadonlyMap<number, number>
+}
+
+export const encodeFlush = (sections: ReadonlyArray<FlushSection>, ends: ReadonlyMap<number, number>): Uint8Array => {
+  const bodies = sections.map((section) => utf8.encode(section.texts.join("\n")))
+  const headerBytes = 8 + sections.length * 20 + 4 + ends.size * 12
+  const bytes = new Uint8Array(headerBytes + bodies.reduce((sum, body) => sum + body.byteLength, 0))
+  const view = new DataView(bytes.buffer)
+  let position = 0
+  const u32 = (value: number) => {
+    view.setUint32(position, value, true)
+    position += 4
+  }
+  const f64 = (value: number) => {
+    view.setFloat64(position, value, true)
+    position += 8
+  }
+  u32(formatVersion)
+  u32(sections.length)
+  sections.forEach((section, index) => {
+    u32(section.shard)
+    f64(section.firstOffset)
+    u32(section.texts.length)
+    u32((bodies[index] as Uint8Array).byteLength)
+  })
+  u32(ends.size)
+  for (const [shard, nextOffset] of ends) {
+    u32(shard)
+    f64(nextOffset)
+  }
+  for (const body of bodies) {
+    bytes.set(body, position)
+    position += body.byteLength
+  }
+  return bytes
+}
+
+/** Reads the header; a flush that does not parse is damage or a bug, so it throws. */
+export const decodeFlushHeader = (bytes: Uint8Array): FlushHeader => {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  let position = 0
+  const u32 = () => {
+    const value = view.getUint32(position, true)
+    position += 4
+    return value
+  }
+  const f64 = () => {
+    const value = view.getFloat64(position, true)
+    position += 8
+    return value
+  }
+  if (u32() !== formatVersion) throw new Error("journal flush of an unknown format")
+  const count = u32()
+  const raw = Array.from({ length: count }, () => ({
+    shard: u32(),
+    firstOffset: f64(),
+    records: u32(),
+    bodyBytes: u32(),
+  }))
+  const endsCount = u32()
+  const ends = new Map<number, number>()
+  for (let index = 0; index < endsCount; index++) ends.set(u32(), f64())
+  const sections = raw.map((section) => {
+    const placed = { ...section, bodyStart: position }
+    position += section.bodyBytes
+    return placed
+  })
+  if (position !== bytes.byteLength)
+    throw new Error(`journal flush of ${bytes.byteLength} bytes, header says ${position}`)
+  return { sections, ends }
+}
+
+/** The encoded records of one shard's section. */
+export const sectionTexts = (bytes: Uint8Array, section: FlushHeader["sections"][number]): Array<string> => {
+  const text = fromUtf8.decode(bytes.subarray(section.bodyStart, section.bodyStart + section.bodyBytes))
+  const texts = section.records === 0 ? [] : text.split("\n")
+  if (texts.length !== section.records) {
+    throw new Error(
+      `journal flush section of shard ${section.shard} holds ${texts.length} records, not ${section.records}`,
+    )
+  }
+  return texts
+}
