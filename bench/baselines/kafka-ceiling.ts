@@ -11,11 +11,16 @@
  */
 import { randomUUID } from "node:crypto"
 import { pathToFileURL } from "node:url"
+import { ProduceAcks, Producer } from "@platformatic/kafka"
 import { Context, Effect, Exit, Layer, Scope } from "effect"
-import type { Producer } from "kafkajs"
 import { Journal } from "../../persistence/journal.ts"
 import { type KafkaJournalConfig, layerKafka } from "../../persistence/kafka/journal-kafka.ts"
-import { ensureJournalTopic, makeKafka, writerRetry } from "../../persistence/kafka/kafka-clients.ts"
+import {
+  closeQuietly,
+  ensureJournalTopic,
+  makeAdmin,
+  writerBaseOptions,
+} from "../../persistence/kafka/kafka-clients.ts"
 import { journalMessage } from "../../persistence/kafka/kafka-writer.ts"
 import { stackUp } from "../../scripts/local-stack/stack.ts"
 import { describeMachine } from "../support/machine.ts"
@@ -61,37 +66,37 @@ const journalConfigOf = (options: KafkaCeilingOptions, partitions: number): Kafk
 
 /**
  * The journal writer's producer settings (kafka-writer.ts makeProducer) without the transactional
- * id: idempotent, one request in flight, the writer's retries; every send acks=-1 with the
+ * id: idempotent, one request in flight, the writer's retries; every send acks=all with the
  * journal's request timeout, one produce request per batch as the journal sends it.
  */
 const idempotentAppends = async (
   config: KafkaJournalConfig,
 ): Promise<{ appends: AppendBatch[]; close: () => Promise<void> }> => {
-  const kafka = makeKafka(config)
-  await Effect.runPromise(ensureJournalTopic(kafka, config))
-  const producers: Array<Producer> = []
-  const close = () =>
-    Promise.all(producers.map((producer) => producer.disconnect().catch(() => undefined))).then(() => {})
+  const admin = makeAdmin(config)
   try {
-    for (let shard = 0; shard < config.shardCount; shard++) {
-      const producer = kafka.producer({
-        idempotent: true,
-        maxInFlightRequests: 1,
-        retry: writerRetry,
-        allowAutoTopicCreation: false,
-      })
-      producers.push(producer)
-      await producer.connect()
-    }
-  } catch (error) {
-    await close()
-    throw error
+    await Effect.runPromise(ensureJournalTopic(admin, config))
+  } finally {
+    await Effect.runPromise(closeQuietly(admin, config.requestTimeoutMs))
   }
+  const producers = Array.from(
+    { length: config.shardCount },
+    () =>
+      new Producer({
+        ...writerBaseOptions(config),
+        idempotent: true,
+        acks: ProduceAcks.ALL,
+        maxInflights: 1,
+        compression: "none",
+      }),
+  )
+  const close = () =>
+    Promise.all(producers.map((producer) => Effect.runPromise(closeQuietly(producer, config.requestTimeoutMs)))).then(
+      () => {},
+    )
   const appends = producers.map(
     (producer, shard): AppendBatch =>
       async (records) => {
-        const messages = records.map((record) => journalMessage(shard, record))
-        await producer.send({ topic: config.topic, messages, acks: -1, timeout: config.requestTimeoutMs })
+        await producer.send({ messages: records.map((record) => journalMessage(config.topic, shard, record)) })
       },
   )
   return { appends, close }
@@ -126,14 +131,13 @@ const transactionalAppends = async (
 
 /** Each run's topic holds only what it measured (about 100 MB for 10 s): removed afterwards, best effort. */
 const deleteTopic = async (config: KafkaJournalConfig): Promise<void> => {
-  const admin = makeKafka(config).admin()
+  const admin = makeAdmin(config)
   try {
-    await admin.connect()
-    await admin.deleteTopics({ topics: [config.topic], timeout: config.requestTimeoutMs })
+    await admin.deleteTopics({ topics: [config.topic] })
   } catch (error) {
     console.error(`could not delete the benchmark topic ${config.topic}: ${String(error)}`)
   } finally {
-    await admin.disconnect().catch(() => undefined)
+    await Effect.runPromise(closeQuietly(admin, config.requestTimeoutMs))
   }
 }
 

@@ -1,205 +1,217 @@
 /**
  * Replay of one shard's partition from an offset to its last stable offset as of the call, reading
- * committed records only. kafkajs has no manual partition assignment, so a throwaway consumer
- * group with a unique id joins with an assigner that gives it only the shard's partition, seeks to
- * the offset, and stops once the fetch position passes the end; the group is deleted afterwards.
+ * committed records only, with plain read_committed Fetch requests to the partition's leader: no
+ * consumer group, no join. The first fetch's answer carries the partition's log start and last
+ * stable offset, so an empty tail costs one request. Records of aborted transactions are dropped
+ * here, from the fetch answer's aborted-transaction list and the abort markers, as the Java
+ * consumer does; the client's own filter is not used because it drops too little and can throw
+ * (see `committedBatches`).
  */
-import { randomUUID } from "node:crypto"
-import { Effect } from "effect"
 import {
   type Admin,
-  AssignerProtocol,
-  type Consumer,
-  type EachBatchPayload,
-  type Kafka,
-  type KafkaMessage,
-  type PartitionAssigner,
-} from "kafkajs"
+  FetchIsolationLevels,
+  fetchV13,
+  fetchV14,
+  fetchV15,
+  fetchV16,
+  fetchV17,
+  IS_CONTROL,
+  IS_TRANSACTIONAL,
+  type KafkaRecord,
+  type RecordsBatch,
+} from "@platformatic/kafka"
+import { Effect } from "effect"
 import { decodeJournalRecord, eventSchemaVersion } from "../../core/events.ts"
 import type { JournalEntry, JournalUnavailable } from "../journal.ts"
-import { boundedPromise, clientRetry, type KafkaJournalConfig, unavailable } from "./kafka-clients.ts"
+import { boundedPromise, type KafkaJournalConfig, unavailable } from "./kafka-clients.ts"
+import { hasBrokerError } from "./kafka-errors.ts"
 import { schemaVersionHeader } from "./kafka-writer.ts"
+
+// The package's root exports these types only inside the API namespaces or not at all.
+type FetchResponse = fetchV17.FetchResponse
+type FetchResponsePartition = fetchV17.FetchResponsePartition
+type ApiVersionsResponseApi = Awaited<ReturnType<Admin["listApis"]>>[number]
 
 /** Entries handed to the callback at once; a fetch of 1 MiB holds a few thousand records. */
 const entriesPerCallbackMax = 1024
 /** Bytes one fetch may return for the partition: bounds the memory a replay holds at once. */
 const fetchBytesMax = 1024 * 1024
+/** Fetches in a row that return nothing below the end before the replay gives up (it cannot happen on a sane broker). */
+const emptyFetchesMax = 3
 
-const assignerName = "JournalReplayAssigner"
+type FetchApi = typeof fetchV17.api
 
-/** Assigns the one partition to the group's first member: the group only ever has one. */
-const singlePartitionAssigner =
-  (topic: string, partition: number): PartitionAssigner =>
-  () => ({
-    name: assignerName,
-    version: 0,
-    assign: async ({ members }) =>
-      members.map((member, index) => ({
-        memberId: member.memberId,
-        memberAssignment: AssignerProtocol.MemberAssignment.encode({
-          version: 0,
-          assignment: index === 0 ? { [topic]: [partition] } : {},
-          userData: Buffer.alloc(0),
-        }),
-      })),
-    protocol: ({ topics }) => ({
-      name: assignerName,
-      metadata: AssignerProtocol.MemberMetadata.encode({ version: 0, topics, userData: Buffer.alloc(0) }),
-    }),
-  })
+/** The Fetch versions this client implements that name topics by id, newest first; their requests are alike. */
+const fetchApis: ReadonlyArray<FetchApi> = [fetchV17.api, fetchV16.api, fetchV15.api, fetchV14.api, fetchV13.api]
 
-/** Partition bounds as of now: `end` is the last stable offset (ListOffsets is read_committed). */
-export const partitionBounds = (admin: Admin, topic: string, shard: number) =>
-  admin.fetchTopicOffsets(topic).then((partitions) => {
-    const bounds = partitions.find((item) => item.partition === shard)
-    if (bounds === undefined) throw new Error(`journal topic ${topic} has no partition ${shard}`)
-    return { start: Number(bounds.low), end: Number(bounds.offset) }
-  })
+/** The newest Fetch version both the client and the broker speak. */
+export const chooseFetchApi = (brokerApis: ReadonlyArray<ApiVersionsResponseApi>): FetchApi => {
+  const fetch = brokerApis.find((api) => api.apiKey === fetchV17.api.key)
+  const chosen = fetchApis.find(
+    (api) => fetch !== undefined && api.version >= fetch.minVersion && api.version <= fetch.maxVersion,
+  )
+  if (chosen === undefined) throw new Error(`the broker speaks no Fetch version of 13..17 (${JSON.stringify(fetch)})`)
+  return chosen
+}
+
+export interface ReplayTools {
+  readonly admin: Admin
+  readonly fetchApi: FetchApi
+  readonly config: KafkaJournalConfig
+}
 
 /**
- * Kafka's EndTxn returns once the commit is decided; the markers that make the records readable
- * follow within milliseconds. A replay must see every append this process has had acknowledged,
- * so it waits (bounded) until the last stable offset has passed them. Appends by other processes
- * need no wait: the caller opened its writer first, and InitProducerId completes only after every
- * earlier transaction of the shard is finished.
+ * One read_committed fetch of the shard's partition from `offset`, answered at once with what is
+ * there (no wait for more). Sessionless (session id 0, epoch -1): a replay holds no fetch session
+ * slot on the broker.
  */
-const stableBounds = async (admin: Admin, topic: string, shard: number, visibleFrom: number, timeoutMs: number) => {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const bounds = await partitionBounds(admin, topic, shard)
-    if (bounds.end >= visibleFrom) return bounds
-    if (Date.now() > deadline) {
-      throw new Error(
-        `acknowledged records of shard ${shard} below ${visibleFrom} are not readable yet (end ${bounds.end})`,
-      )
-    }
-    await new Promise((resume) => setTimeout(resume, 2))
+const fetchPartition = async (tools: ReplayTools, shard: number, offset: number): Promise<FetchResponsePartition> => {
+  const { admin, config } = tools
+  const metadata = await admin.metadata({ topics: [config.topic] })
+  const topic = metadata.topics.get(config.topic)
+  const partition = topic?.partitions[shard]
+  const broker = partition === undefined ? undefined : metadata.brokers.get(partition.leader)
+  if (topic === undefined || partition === undefined || broker === undefined) {
+    throw new Error(`journal topic ${config.topic} has no partition ${shard} with a known leader`)
   }
+  const connection = await admin.connections.get(broker)
+  const request = {
+    partition: shard,
+    currentLeaderEpoch: partition.leaderEpoch,
+    fetchOffset: BigInt(offset),
+    lastFetchedEpoch: -1,
+    partitionMaxBytes: fetchBytesMax,
+  }
+  const topics = [{ topicId: topic.id, partitions: [request] }]
+  let response: FetchResponse
+  try {
+    response = await tools.fetchApi.async(
+      connection,
+      0,
+      0,
+      fetchBytesMax,
+      FetchIsolationLevels.READ_COMMITTED,
+      0,
+      -1,
+      topics,
+      [],
+      "",
+    )
+  } catch (error) {
+    // A leader that moved answers NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH: the next attempt
+    // (the runtime retries the recovery) must look the leader up again.
+    admin.clearMetadata()
+    throw error
+  }
+  const answer = response.responses[0]?.partitions[0]
+  if (answer === undefined) throw new Error(`fetch of ${config.topic}/${shard} answered no partition`)
+  return answer
+}
+
+const isAbortMarker = (batch: RecordsBatch): boolean =>
+  (batch.attributes & IS_CONTROL) !== 0 && batch.records[0]?.key?.readInt16BE(2) === 0
+
+/**
+ * The batches of one fetch answer that hold committed records. The answer lists each aborted
+ * transaction that overlaps it by producer and first offset; a producer's batches from that offset
+ * to its abort marker are aborted. The client's own filter keeps one aborted range per producer
+ * and only when its marker is in the same answer, so it can hand over aborted records, and it
+ * throws on an abort marker whose transaction began before the fetch offset
+ * (github.com/platformatic/kafka/issues/391).
+ */
+const committedBatches = (answer: FetchResponsePartition): ReadonlyArray<RecordsBatch> => {
+  const aborted = [...answer.abortedTransactions].sort((a, b) => (a.firstOffset < b.firstOffset ? -1 : 1))
+  const abortedProducers = new Set<bigint>()
+  const kept: Array<RecordsBatch> = []
+  let nextAborted = 0
+  for (const batch of answer.records ?? []) {
+    const lastOffset = batch.firstOffset + BigInt(batch.lastOffsetDelta)
+    // A transaction that begins at or before this batch's last offset is aborted from here on.
+    for (let pending = aborted[nextAborted]; pending !== undefined && pending.firstOffset <= lastOffset; ) {
+      abortedProducers.add(pending.producerId)
+      pending = aborted[++nextAborted]
+    }
+    if (isAbortMarker(batch)) abortedProducers.delete(batch.producerId)
+    const abortedBatch = (batch.attributes & IS_TRANSACTIONAL) !== 0 && abortedProducers.has(batch.producerId)
+    if ((batch.attributes & IS_CONTROL) === 0 && !abortedBatch) kept.push(batch)
+  }
+  return kept
 }
 
 /** A record that does not decode is a corrupt journal or a bug: the replay dies rather than skip it. */
-const decodeEntry = (shard: number, message: KafkaMessage): JournalEntry => {
-  const version = message.headers?.[schemaVersionHeader]?.toString()
+const decodeEntry = (shard: number, offset: number, record: KafkaRecord): JournalEntry => {
+  const versionHeader = record.headers.find(([key]) => key?.toString("utf8") === schemaVersionHeader)
+  const version = versionHeader?.[1]?.toString("utf8")
   if (version !== String(eventSchemaVersion)) {
-    throw new Error(`shard ${shard} offset ${message.offset}: unsupported ${schemaVersionHeader} ${version}`)
+    throw new Error(`shard ${shard} offset ${offset}: unsupported ${schemaVersionHeader} ${version}`)
   }
-  if (message.value === null) throw new Error(`shard ${shard} offset ${message.offset}: record without a value`)
-  return { offset: Number(message.offset), record: decodeJournalRecord(message.value.toString("utf8")) }
+  if (record.value === null) throw new Error(`shard ${shard} offset ${offset}: record without a value`)
+  return { offset, record: decodeJournalRecord(record.value.toString("utf8")) }
 }
 
 interface ReplayRun {
   readonly shard: number
-  readonly topic: string
+  readonly fromOffset: number
+  /** The last stable offset as of the call: records at or after it are not read. */
   readonly end: number
   readonly onEntries: (entries: ReadonlyArray<JournalEntry>) => void
   /** Offset of the last record handed over; -1 while none. */
   lastRecordOffset: number
-  /** Set when decoding or the callback threw: a defect, not an outage. */
-  defect: unknown
 }
 
-const deliverBatch = (run: ReplayRun, batch: EachBatchPayload["batch"]): void => {
-  if (batch.partition !== run.shard || run.defect !== undefined) return
+/**
+ * Hands the committed records of one answer in [fromOffset, end) to the callback, in bounded
+ * batches; returns where the next fetch starts (after every batch of the answer, markers and
+ * aborted ones included). Throws (a defect) when a record does not decode or the callback throws.
+ */
+const deliver = (run: ReplayRun, answer: FetchResponsePartition, fetchedFrom: number): number => {
+  let next = fetchedFrom
+  for (const batch of answer.records ?? []) {
+    next = Math.max(next, Number(batch.firstOffset) + batch.lastOffsetDelta + 1)
+  }
   const entries: Array<JournalEntry> = []
-  try {
-    for (const message of batch.messages) {
-      const offset = Number(message.offset)
-      if (offset >= run.end || offset <= run.lastRecordOffset) continue
-      entries.push(decodeEntry(run.shard, message))
-      if (entries.length === entriesPerCallbackMax) run.onEntries(entries.splice(0))
+  for (const batch of committedBatches(answer)) {
+    for (const record of batch.records) {
+      const offset = Number(batch.firstOffset) + record.offsetDelta
+      if (offset < run.fromOffset || offset >= run.end || offset <= run.lastRecordOffset) continue
+      entries.push(decodeEntry(run.shard, offset, record))
       run.lastRecordOffset = offset
+      if (entries.length === entriesPerCallbackMax) run.onEntries(entries.splice(0))
     }
-    if (entries.length > 0) run.onEntries(entries)
-  } catch (error) {
-    run.defect = error
+  }
+  if (entries.length > 0) run.onEntries(entries)
+  return next
+}
+
+const sleep = (ms: number) => new Promise((resume) => setTimeout(resume, ms))
+
+/**
+ * The first fetch, repeated (bounded) until the last stable offset has passed `visibleFrom`, the
+ * offset after the last append this process had acknowledged: Kafka's EndTxn may return before
+ * the commit markers are written (docs/journal-fencing.md issue 6). Appends by other processes need
+ * no wait: the caller opened its writer first, which completes every earlier transaction.
+ */
+const firstFetch = async (tools: ReplayTools, shard: number, fromOffset: number, visibleFrom: number) => {
+  const deadline = Date.now() + tools.config.requestTimeoutMs
+  for (;;) {
+    const answer = await fetchPartition(tools, shard, fromOffset)
+    if (Number(answer.lastStableOffset) >= visibleFrom) return answer
+    if (Date.now() > deadline) {
+      throw new Error(
+        `acknowledged records of shard ${shard} below ${visibleFrom} are not readable yet (end ${answer.lastStableOffset})`,
+      )
+    }
+    await sleep(2)
   }
 }
 
-const makeConsumer = (kafka: Kafka, config: KafkaJournalConfig, shard: number, groupId: string): Consumer =>
-  kafka.consumer({
-    groupId,
-    partitionAssigners: [singlePartitionAssigner(config.topic, shard)],
-    readUncommitted: false,
-    allowAutoTopicCreation: false,
-    // The group is new and has one member, so the join completes at once (with the broker's
-    // group.initial.rebalance.delay.ms=0); these only bound how long a dead member is waited for.
-    sessionTimeout: 6_000,
-    rebalanceTimeout: config.requestTimeoutMs,
-    heartbeatInterval: 1_000,
-    // Data up to the end is there when the fetch arrives; a fetch waits only past the end.
-    maxWaitTimeInMs: 100,
-    minBytes: 1,
-    maxBytes: fetchBytesMax,
-    maxBytesPerPartition: fetchBytesMax,
-    // A crashed replay is reported to the runtime, which retries the whole recovery.
-    retry: { ...clientRetry, restartOnFailure: async () => false },
-  })
-
-/**
- * Consumes until the fetch position passes `end - 1` (a record, an aborted record or a commit marker:
- * every offset below the last stable offset is decided, so the fetch always reaches it). No batch
- * for `idleTimeoutMs` is an outage.
- */
-const consumeToEnd = (consumer: Consumer, run: ReplayRun, fromOffset: number, idleTimeoutMs: number) =>
-  new Promise<void>((resolve, reject) => {
-    let idleTimer: NodeJS.Timeout | undefined
-    const armIdleTimer = () => {
-      clearTimeout(idleTimer)
-      idleTimer = setTimeout(
-        () => reject(new Error(`replay of shard ${run.shard} made no progress for ${idleTimeoutMs} ms`)),
-        idleTimeoutMs,
-      )
-    }
-    const settle = (error?: unknown) => {
-      clearTimeout(idleTimer)
-      if (error === undefined) resolve()
-      else reject(error)
-    }
-    // END_BATCH_PROCESS fires for batches of records and for batches holding only markers or
-    // aborted records (which never reach eachBatch); its lastOffset counts those too.
-    consumer.on(consumer.events.END_BATCH_PROCESS, (event) => {
-      if (event.payload.partition !== run.shard) return
-      if (run.defect !== undefined || Number(event.payload.lastOffset) >= run.end - 1) settle()
-      else armIdleTimer()
-    })
-    consumer.on(consumer.events.CRASH, (event) => settle(event.payload.error))
-    armIdleTimer()
-    consumer
-      .run({ autoCommit: false, eachBatchAutoResolve: true, eachBatch: async ({ batch }) => deliverBatch(run, batch) })
-      .catch(settle)
-    // consumer.run creates the group synchronously before its first await, so the seek is in
-    // place before the first fetch.
-    consumer.seek({ topic: run.topic, partition: run.shard, offset: String(fromOffset) })
-  })
-
-export interface ReplayTools {
-  readonly kafka: Kafka
-  readonly admin: Admin
-  readonly config: KafkaJournalConfig
-}
-
-const replayWithConsumer = (tools: ReplayTools, run: ReplayRun, fromOffset: number) => {
-  const { kafka, admin, config } = tools
-  const groupId = `${config.clientId}-replay-${config.topic}-${run.shard}-${randomUUID()}`
-  const consumer = makeConsumer(kafka, config, run.shard, groupId)
-  const timeoutMs = config.requestTimeoutMs
-  const consume = boundedPromise(run.shard, "replay", timeoutMs * 3, async () => {
-    await consumer.connect()
-    await consumer.subscribe({ topic: config.topic, fromBeginning: true })
-  }).pipe(
-    Effect.andThen(
-      Effect.tryPromise({
-        try: () => consumeToEnd(consumer, run, fromOffset, timeoutMs * 2),
-        catch: (cause) => ({ cause, timedOut: false }),
-      }),
+const goneRecords = (shard: number, fromOffset: number, holds: string) =>
+  Effect.die(
+    new Error(
+      `replay of shard ${shard} from ${fromOffset} but the partition holds ${holds}: ` +
+        "journal records the snapshot depends on are gone",
     ),
   )
-  const cleanUp = boundedPromise(run.shard, "replay clean-up", timeoutMs, async () => {
-    await consumer.disconnect()
-    await admin.deleteGroups([groupId])
-  }).pipe(Effect.ignore)
-  return consume.pipe(Effect.ensuring(cleanUp))
-}
 
 /**
  * `visibleFrom`: the offset after the last record this process had acknowledged on the shard (0 if
@@ -213,28 +225,31 @@ export const replayShard = (
   onEntries: (entries: ReadonlyArray<JournalEntry>) => void,
 ): Effect.Effect<{ readonly nextOffset: number }, JournalUnavailable> =>
   Effect.gen(function* () {
-    const { config } = tools
-    const bounds = yield* boundedPromise(shard, "reading the partition's offsets", config.requestTimeoutMs * 2, () =>
-      stableBounds(tools.admin, config.topic, shard, visibleFrom, config.requestTimeoutMs),
+    const timeoutMs = tools.config.requestTimeoutMs
+    const first = yield* boundedPromise(shard, "replay", timeoutMs * 2, () =>
+      firstFetch(tools, shard, fromOffset, visibleFrom),
+    ).pipe(
+      Effect.catchIf(
+        (failure) => hasBrokerError(failure.cause, "OFFSET_OUT_OF_RANGE"),
+        () => goneRecords(shard, fromOffset, "no such offset"),
+      ),
     )
-    if (fromOffset < bounds.start || fromOffset > bounds.end) {
-      return yield* Effect.die(
-        new Error(
-          `replay of shard ${shard} from ${fromOffset} but the partition holds ${bounds.start}..${bounds.end}: ` +
-            "journal records the snapshot depends on are gone",
-        ),
-      )
+    const start = Number(first.logStartOffset)
+    const end = Number(first.lastStableOffset)
+    if (fromOffset < start || fromOffset > end) return yield* goneRecords(shard, fromOffset, `${start}..${end}`)
+    const run: ReplayRun = { shard, fromOffset, end, onEntries, lastRecordOffset: -1 }
+    let next = yield* Effect.sync(() => deliver(run, first, fromOffset))
+    for (let emptyFetches = 0; next < end; ) {
+      const fetchedFrom = next
+      const answer = yield* boundedPromise(shard, "replay", timeoutMs, () => fetchPartition(tools, shard, fetchedFrom))
+      next = yield* Effect.sync(() => deliver(run, answer, fetchedFrom))
+      emptyFetches = next > fetchedFrom ? 0 : emptyFetches + 1
+      if (emptyFetches === emptyFetchesMax) {
+        return yield* Effect.fail({
+          cause: new Error(`replay of shard ${shard} made no progress at offset ${next} (end ${end})`),
+          timedOut: false,
+        })
+      }
     }
-    if (fromOffset === bounds.end) return { nextOffset: fromOffset }
-    const run: ReplayRun = {
-      shard,
-      topic: config.topic,
-      end: bounds.end,
-      onEntries,
-      lastRecordOffset: -1,
-      defect: undefined,
-    }
-    yield* replayWithConsumer(tools, run, fromOffset)
-    if (run.defect !== undefined) return yield* Effect.die(run.defect)
     return { nextOffset: run.lastRecordOffset >= 0 ? run.lastRecordOffset + 1 : fromOffset }
   }).pipe(Effect.mapError((failure) => unavailable(shard, "replay", failure.cause)))

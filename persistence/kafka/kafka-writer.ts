@@ -1,12 +1,15 @@
 /**
- * A journal writer of a set of shards: a kafkajs transactional producer whose transactional id
- * names the set (one shard: that shard's id), so the broker fences every earlier writer of the same
- * ownership when this one initializes. Each append is one Kafka transaction (send to every shard's
- * partition, commit), so a node flush is all-or-nothing across its shards and a fenced writer can
- * never commit. docs/journal-fencing.md argues the choice and its limits.
+ * A journal writer of a set of shards on @platformatic/kafka: a transactional producer whose
+ * transactional id names the set (`transactionalIdOf`), which fences every earlier writer of the
+ * set when it opens. Each append is one
+ * Kafka transaction (send to every shard's partition, commit), so a node flush is all-or-nothing
+ * across its shards and a fenced writer can never commit. The client keeps the transaction
+ * coordinator and the producer id between transactions, so an append is AddPartitionsToTxn,
+ * Produce and EndTxn: three requests (kafkajs, the client before it, made five). docs/journal-fencing.md argues the
+ * design.
  */
+import { type MessageToProduce, ProduceAcks, Producer } from "@platformatic/kafka"
 import { Effect, type Scope } from "effect"
-import { type Kafka, type Message, Partitioners, type Producer, type Transaction } from "kafkajs"
 import { encodeJournalRecord, eventSchemaVersion, type JournalRecord } from "../../core/events.ts"
 import {
   JournalFenced,
@@ -16,22 +19,16 @@ import {
   singleShardAppend,
   writerShards,
 } from "../journal.ts"
-import { boundedPromise, type KafkaJournalConfig, unavailable, writerRetry } from "./kafka-clients.ts"
+import {
+  boundedPromise,
+  closeQuietly,
+  type KafkaJournalConfig,
+  unavailable,
+  writerBaseOptions,
+} from "./kafka-clients.ts"
 import { describeKafkaError, isFencingError } from "./kafka-errors.ts"
 
 export const schemaVersionHeader = "schema-version"
-
-/**
- * How long the broker lets a transaction stay open before aborting it itself. An append's
- * transaction lasts milliseconds; this bound only matters when a process stalls mid-append and no
- * new owner fences it (a new owner aborts it at once). It must stay well above any pause a live
- * owner may take, because the broker's own abort also bumps the epoch and the owner then sees
- * fencing, which stops it serving the shard.
- */
-const transactionTimeoutMs = 60_000
-
-/** Bytes of record values per produce request: below the broker's 1 MiB max.message.bytes. */
-const sendBytesMax = 512 * 1024
 
 /** Ascending shards as ranges: [0,1,2,5] -> "0-2_5". */
 const rangesOf = (shards: ReadonlyArray<number>): string => {
@@ -52,20 +49,31 @@ export const transactionalIdOf = (config: KafkaJournalConfig, shards: ReadonlyAr
     ? `${config.transactionalIdPrefix}-${config.topic}-shard-${shards[0]}`
     : `${config.transactionalIdPrefix}-${config.topic}-shards-${rangesOf(shards)}`
 
-export const journalMessage = (shard: number, record: JournalRecord): Message => ({
+export type JournalMessage = MessageToProduce<Buffer, Buffer, Buffer, Buffer>
+
+/** The package's root does not export the Transaction class. */
+type Transaction = Awaited<ReturnType<Producer["beginTransaction"]>>
+
+/** Bytes of record values per produce request: below the broker's 1 MiB max.message.bytes per partition. */
+const sendBytesMax = 512 * 1024
+
+const schemaVersionKey = Buffer.from(schemaVersionHeader, "utf8")
+const schemaVersionValue = Buffer.from(String(eventSchemaVersion), "utf8")
+
+export const journalMessage = (topic: string, shard: number, record: JournalRecord): JournalMessage => ({
+  topic,
   partition: shard,
-  key: null,
   value: Buffer.from(encodeJournalRecord(record), "utf8"),
-  headers: { [schemaVersionHeader]: String(eventSchemaVersion) },
+  headers: new Map([[schemaVersionKey, schemaVersionValue]]),
 })
 
 /** Splits a batch into produce requests of at most sendBytesMax value bytes (at least one message each). */
-const chunksOf = (messages: ReadonlyArray<Message>): ReadonlyArray<Array<Message>> => {
-  const chunks: Array<Array<Message>> = []
-  let current: Array<Message> = []
+const chunksOf = (messages: ReadonlyArray<JournalMessage>): ReadonlyArray<Array<JournalMessage>> => {
+  const chunks: Array<Array<JournalMessage>> = []
+  let current: Array<JournalMessage> = []
   let bytes = 0
   for (const message of messages) {
-    const size = (message.value as Buffer).length
+    const size = message.value?.length ?? 0
     if (current.length > 0 && bytes + size > sendBytesMax) {
       chunks.push(current)
       current = []
@@ -78,24 +86,24 @@ const chunksOf = (messages: ReadonlyArray<Message>): ReadonlyArray<Array<Message
   return chunks
 }
 
-/** Sends one chunk and returns, per partition in it, the offset after its last record. */
+/**
+ * Sends one chunk (one Produce request per partition leader) and returns, per partition in it, the
+ * offset after its last record.
+ */
 const sendChunk = async (
   transaction: Transaction,
   topic: string,
-  messages: Array<Message>,
-  timeoutMs: number,
+  messages: Array<JournalMessage>,
 ): Promise<Map<number, number>> => {
   const counts = new Map<number, number>()
   for (const message of messages)
     counts.set(message.partition as number, (counts.get(message.partition as number) ?? 0) + 1)
-  const answers = await transaction.send({ topic, messages, acks: -1, timeout: timeoutMs })
+  const result = await transaction.send({ messages })
   const after = new Map<number, number>()
   for (const [partition, count] of counts) {
-    const answer = answers.find((item) => item.topicName === topic && item.partition === partition)
-    if (answer === undefined || answer.errorCode !== 0 || answer.baseOffset === undefined) {
-      throw new Error(`produce to ${topic}/${partition} answered ${JSON.stringify(answers)}`)
-    }
-    after.set(partition, Number(answer.baseOffset) + count)
+    const answer = result.offsets?.find((item) => item.topic === topic && item.partition === partition)
+    if (answer === undefined) throw new Error(`produce to ${topic}/${partition} answered no offset`)
+    after.set(partition, Number(answer.offset) + count)
   }
   return after
 }
@@ -108,23 +116,21 @@ const sendChunk = async (
 export const appendShardsInTransaction = async (
   producer: Producer,
   topic: string,
-  batch: ReadonlyArray<{ readonly shard: number; readonly messages: ReadonlyArray<Message> }>,
-  timeoutMs: number,
+  batch: ReadonlyArray<{ readonly shard: number; readonly messages: ReadonlyArray<JournalMessage> }>,
   beforeCommit: () => Promise<void> = async () => {},
 ): Promise<ReadonlyArray<number>> => {
-  const transaction = await producer.transaction()
+  const transaction = await producer.beginTransaction()
   try {
     const nextOffsets = new Map<number, number>()
     for (const chunk of chunksOf(batch.flatMap((item) => item.messages))) {
-      for (const [partition, next] of await sendChunk(transaction, topic, chunk, timeoutMs))
-        nextOffsets.set(partition, next)
+      for (const [partition, next] of await sendChunk(transaction, topic, chunk)) nextOffsets.set(partition, next)
     }
     await beforeCommit()
     await transaction.commit()
     return batch.map((item) => nextOffsets.get(item.shard) as number)
   } catch (error) {
     // A fenced producer cannot abort (the broker refuses its epoch and has aborted already).
-    if (transaction.isActive() && !isFencingError(error)) await transaction.abort().catch(() => undefined)
+    if (!transaction.completed && !isFencingError(error)) await transaction.abort().catch(() => undefined)
     throw error
   }
 }
@@ -134,43 +140,46 @@ export const appendInTransaction = async (
   producer: Producer,
   topic: string,
   shard: number,
-  messages: ReadonlyArray<Message>,
-  timeoutMs: number,
+  messages: ReadonlyArray<JournalMessage>,
   beforeCommit: () => Promise<void> = async () => {},
 ): Promise<number> => {
-  const [nextOffset] = await appendShardsInTransaction(producer, topic, [{ shard, messages }], timeoutMs, beforeCommit)
+  const [nextOffset] = await appendShardsInTransaction(producer, topic, [{ shard, messages }], beforeCommit)
   return nextOffset as number
 }
 
-const disconnectQuietly = (producer: Producer, timeoutMs: number): Effect.Effect<void> =>
-  Effect.promise(() => producer.disconnect().catch(() => undefined)).pipe(Effect.timeout(timeoutMs), Effect.ignore)
-
-export const makeProducer = (
-  kafka: Kafka,
-  config: KafkaJournalConfig,
-  shards: number | ReadonlyArray<number>,
-): Producer =>
-  kafka.producer({
+export const makeProducer = (config: KafkaJournalConfig, shards: number | ReadonlyArray<number>): Producer =>
+  new Producer({
+    ...writerBaseOptions(config),
     transactionalId: transactionalIdOf(config, writerShards(shards)),
     idempotent: true,
-    maxInFlightRequests: 1,
-    transactionTimeout: transactionTimeoutMs,
-    retry: writerRetry,
-    allowAutoTopicCreation: false,
-    // Every message names its partition; the partitioner is never consulted.
-    createPartitioner: Partitioners.DefaultPartitioner,
+    acks: ProduceAcks.ALL,
+    maxInflights: 1,
+    compression: "none",
+    // The client sends its `timeout` (requestTimeoutMs here, see platformatic-clients.ts) as the
+    // transaction timeout too. An append's transaction never outlives the append's own deadline of
+    // requestTimeoutMs (past it the writer is never used again), so nothing is lost by that; and a
+    // process that dies mid-append holds the partition's last stable offset, which every
+    // read_committed reader waits on, for seconds rather than a minute.
+    //
+    // InitProducerId carries the producer id and epoch a producer already has, -1 for none (KIP-360).
+    // The client sends 0 and 0 unless told otherwise, which the broker answers with PRODUCER_FENCED
+    // for every transactional id that has had an owner: a new writer could never take a shard over.
+    producerId: -1n,
+    producerEpoch: -1,
+    // After NOT_LEADER_OR_FOLLOWER, a send is repeated once against the partition's new leader (the
+    // idempotent sequence numbers keep a repeat from writing twice).
+    repeatOnStaleMetadata: true,
   })
 
 /**
- * Connects and fences. kafkajs's `connect()` only fetches a plain idempotent producer id; the
- * transactional InitProducerId, which bumps the epoch and aborts the previous owner's open
- * transaction, runs lazily at the first `transaction()`. Beginning and aborting an empty
- * transaction forces it now (the empty abort sends nothing to the broker).
+ * Connects and fences: beginning a transaction finds the coordinator and sends the transactional
+ * InitProducerId, which bumps the epoch and aborts the previous owner's open transaction (the
+ * broker answers CONCURRENT_TRANSACTIONS, retried, until that abort is written). Cancelling the
+ * empty transaction sends nothing; the producer keeps its id and epoch for the appends.
  */
 export const connectAndFence = async (producer: Producer): Promise<void> => {
-  await producer.connect()
-  const fencing = await producer.transaction()
-  await fencing.abort()
+  const fencing = await producer.beginTransaction()
+  await fencing.cancel()
 }
 
 type WriterState =
@@ -181,20 +190,19 @@ type WriterState =
 
 /** `onAppended` hears the offset after each acknowledged batch of a shard, so replays can read their own writes. */
 export const openKafkaWriter = (
-  kafka: Kafka,
   config: KafkaJournalConfig,
   shards: ReadonlyArray<number>,
   onAppended: (shard: number, nextOffset: number) => void,
 ): Effect.Effect<JournalWriter, JournalUnavailable, Scope.Scope> => {
-  const producer = makeProducer(kafka, config, shards)
+  const producer = makeProducer(config, shards)
   const first = shards[0] ?? -1
   const opened = boundedPromise(first, "opening the writer", config.requestTimeoutMs, () => connectAndFence(producer))
   return Effect.acquireRelease(
     opened.pipe(
-      Effect.onError(() => disconnectQuietly(producer, config.requestTimeoutMs)),
+      Effect.onError(() => closeQuietly(producer, config.requestTimeoutMs)),
       Effect.mapError((failure) => unavailable(first, "opening the journal writer", failure.cause)),
     ),
-    () => disconnectQuietly(producer, config.requestTimeoutMs),
+    () => closeQuietly(producer, config.requestTimeoutMs),
   ).pipe(Effect.map(() => makeWriter(producer, config, shards, onAppended)))
 }
 
@@ -225,10 +233,10 @@ const makeWriter = (
       state = { _tag: "Appending" }
       const messages = batch.map((item) => ({
         shard: item.shard,
-        messages: item.records.map((record) => journalMessage(item.shard, record)),
+        messages: item.records.map((record) => journalMessage(config.topic, item.shard, record)),
       }))
       return boundedPromise(shard, "append", config.requestTimeoutMs, () =>
-        appendShardsInTransaction(producer, config.topic, messages, config.requestTimeoutMs),
+        appendShardsInTransaction(producer, config.topic, messages),
       ).pipe(
         Effect.matchEffect({
           onSuccess: (nextOffsets) => {
@@ -244,9 +252,10 @@ const makeWriter = (
               state = { _tag: "Fenced", reason }
               return Effect.fail(new JournalFenced({ shard, message: `a newer writer owns the shards: ${reason}` }))
             }
-            // kafkajs rolls its sequence numbers back after a failed send, so a later transaction on
-            // this producer could be taken by the broker for a duplicate of the aborted one and
-            // "succeed" without writing. The writer is therefore never used again.
+            // A produce that failed leaves the client's sequence numbers where they were, so if the
+            // broker did write it (the answer was lost), a later transaction on this producer could
+            // be taken for a duplicate of it and "succeed" without writing. The writer is therefore
+            // never used again.
             state = { _tag: "Broken", reason }
             return Effect.fail(unavailable(shard, "append", failure.cause))
           },

@@ -6,7 +6,7 @@
  */
 import { existsSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { Kafka, logLevel } from "kafkajs"
+import { Admin } from "@platformatic/kafka"
 import {
   ensureDirectory,
   isOnPath,
@@ -181,22 +181,21 @@ const formatStorageOnce = async (options: KafkaServerOptions, libraries: string,
 
 /** Whether a broker answers a metadata request on this address (one quick attempt, no client retries). */
 export const kafkaAnswers = async (brokers: string): Promise<boolean> => {
-  const admin = new Kafka({
+  const admin = new Admin({
     clientId: "local-stack-probe",
-    brokers: [brokers],
-    connectionTimeout: 1_000,
+    bootstrapBrokers: [brokers],
+    connectTimeout: 1_000,
     requestTimeout: 3_000,
-    retry: { retries: 0 },
-    logLevel: logLevel.NOTHING,
-  }).admin()
+    retries: 0,
+    strict: false,
+  })
   try {
-    await admin.connect()
-    const cluster = await admin.describeCluster()
-    return cluster.brokers.length > 0
+    const metadata = await admin.metadata({ topics: [] })
+    return metadata.brokers.size > 0
   } catch {
     return false
   } finally {
-    await admin.disconnect().catch(() => {})
+    await admin.close().catch(() => {})
   }
 }
 

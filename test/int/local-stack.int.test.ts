@@ -11,8 +11,16 @@ import {
   PutItemCommand,
   waitUntilTableExists,
 } from "@aws-sdk/client-dynamodb"
+import {
+  Admin,
+  Consumer,
+  MessagesStreamModes,
+  ProduceAcks,
+  Producer,
+  stringDeserializers,
+  stringSerializers,
+} from "@platformatic/kafka"
 import { Redis } from "ioredis"
-import { Kafka, logLevel } from "kafkajs"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { localDynamodbClient } from "../../scripts/local-stack/dynamodb.ts"
 import { type StackEndpoints, stackUp } from "../../scripts/local-stack/stack.ts"
@@ -31,52 +39,60 @@ describe("local stack", () => {
   })
 
   describe("Kafka", () => {
-    const kafka = () =>
-      new Kafka({ clientId: "local-stack-test", brokers: [endpoints.kafkaBrokers], logLevel: logLevel.NOTHING })
+    // Built when a test runs: the endpoints are known only after the stack is up.
+    const clientOptions = () => ({
+      clientId: "local-stack-test",
+      bootstrapBrokers: [endpoints.kafkaBrokers],
+      strict: false,
+    })
     const topic = `local-stack-${randomUUID()}`
-    const admin = () => kafka().admin()
 
     afterAll(async () => {
-      const client = admin()
-      await client.connect()
-      await client.deleteTopics({ topics: [topic] }).catch(() => {})
-      await client.disconnect()
+      const admin = new Admin(clientOptions())
+      await admin.deleteTopics({ topics: [topic] }).catch(() => {})
+      await admin.close()
     })
 
     it("creates a topic and round-trips a record with acks=all", async () => {
-      const client = admin()
-      await client.connect()
-      expect(await client.createTopics({ topics: [{ topic, numPartitions: 2, replicationFactor: 1 }] })).toBe(true)
-      await client.disconnect()
+      const admin = new Admin(clientOptions())
+      await admin.createTopics({ topics: [topic], partitions: 2, replicas: 1 })
+      await admin.close()
 
-      const producer = kafka().producer({ idempotent: true })
-      await producer.connect()
-      const [metadata] = await producer.send({
-        topic,
-        acks: -1,
-        messages: [{ key: "k", value: "hello", partition: 1 }],
+      const producer = new Producer({ ...clientOptions(), idempotent: true, serializers: stringSerializers })
+      const sent = await producer.send({
+        acks: ProduceAcks.ALL,
+        messages: [{ topic, key: "k", value: "hello", partition: 1 }],
       })
-      await producer.disconnect()
-      expect(metadata?.partition).toBe(1)
+      await producer.close()
+      expect(sent.offsets?.[0]?.partition).toBe(1)
 
-      const consumer = kafka().consumer({ groupId: `local-stack-${randomUUID()}` })
-      await consumer.connect()
-      await consumer.subscribe({ topic, fromBeginning: true })
-      const received = await new Promise<{ partition: number; value: string }>((resolve) => {
-        void consumer.run({
-          eachMessage: async ({ partition, message }) => resolve({ partition, value: message.value?.toString() ?? "" }),
-        })
+      const consumer = new Consumer({
+        ...clientOptions(),
+        groupId: `local-stack-${randomUUID()}`,
+        deserializers: stringDeserializers,
       })
-      await consumer.disconnect()
+      const stream = await consumer.consume({ topics: [topic], mode: MessagesStreamModes.EARLIEST })
+      let received: { partition: number; value: string } | undefined
+      for await (const message of stream) {
+        received = { partition: message.partition, value: message.value }
+        break
+      }
+      await stream.close()
+      await consumer.close()
       expect(received).toEqual({ partition: 1, value: "hello" })
     })
 
     it("refuses to create topics implicitly (auto.create.topics.enable=false)", async () => {
-      const producer = kafka().producer({ retry: { retries: 1 } })
-      await producer.connect()
-      const send = producer.send({ topic: `missing-${randomUUID()}`, messages: [{ value: "x" }] })
+      // The client asks for the topic to be created; the broker must refuse.
+      const producer = new Producer({
+        ...clientOptions(),
+        retries: 1,
+        autocreateTopics: true,
+        serializers: stringSerializers,
+      })
+      const send = producer.send({ messages: [{ topic: `missing-${randomUUID()}`, value: "x" }] })
       await expect(send).rejects.toThrow()
-      await producer.disconnect()
+      await producer.close()
     })
   })
 

@@ -16,7 +16,12 @@ import { createInterface } from "node:readline"
 import { Effect } from "effect"
 import { Journal, type ShardWriter } from "../../../persistence/journal.ts"
 import { layerKafka } from "../../../persistence/kafka/journal-kafka.ts"
-import { ensureJournalTopic, makeKafka } from "../../../persistence/kafka/kafka-clients.ts"
+import {
+  closeQuietly,
+  ensureJournalTopic,
+  type KafkaJournalConfig,
+  makeAdmin,
+} from "../../../persistence/kafka/kafka-clients.ts"
 import { isFencingError } from "../../../persistence/kafka/kafka-errors.ts"
 import {
   appendInTransaction,
@@ -27,7 +32,7 @@ import {
 import { depositRecord } from "../../contract/fixtures.ts"
 
 const shard = 0
-const config = {
+const config: KafkaJournalConfig = {
   brokers: (process.env.KAFKA_BROKERS ?? "127.0.0.1:19092").split(","),
   topic: process.env.KAFKA_TOPIC ?? "stale-writer",
   shardCount: Number(process.env.SHARD_COUNT ?? "2"),
@@ -77,9 +82,11 @@ const runWithWriter = (lines: AsyncIterator<string>) =>
 const nextLine = (lines: AsyncIterator<string>) => Effect.promise(() => lines.next())
 
 const runRaw = async (lines: AsyncIterator<string>): Promise<void> => {
-  const kafka = makeKafka(config)
-  await Effect.runPromise(ensureJournalTopic(kafka, config))
-  const producer = makeProducer(kafka, config, shard)
+  const admin = makeAdmin(config)
+  await Effect.runPromise(
+    ensureJournalTopic(admin, config).pipe(Effect.ensuring(closeQuietly(admin, config.requestTimeoutMs))),
+  )
+  const producer = makeProducer(config, shard)
   await connectAndFence(producer)
   report({ event: "opened" })
   for (let next = await lines.next(); !next.done; next = await lines.next()) {
@@ -89,15 +96,8 @@ const runRaw = async (lines: AsyncIterator<string>): Promise<void> => {
       report({ event: "sent", id })
       for (let line = await lines.next(); !line.done; line = await lines.next()) if (line.value === "commit") return
     }
-    const message = journalMessage(shard, staleRecord(id))
-    await appendInTransaction(
-      producer,
-      config.topic,
-      shard,
-      [message],
-      config.requestTimeoutMs,
-      waitForCommitLine,
-    ).then(
+    const message = journalMessage(config.topic, shard, staleRecord(id))
+    await appendInTransaction(producer, config.topic, shard, [message], waitForCommitLine).then(
       (nextOffset) => report({ event: "acked", id, nextOffset }),
       (error: unknown) =>
         report({ event: "failed", id, tag: isFencingError(error) ? "JournalFenced" : "JournalUnavailable" }),
