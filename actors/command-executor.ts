@@ -54,6 +54,10 @@ class PairView implements LedgerView {
   }
 }
 
+/** False when work needs no parking: nothing of the shard is parked and its entry is new or in memory. */
+const mayPark = (shard: Shard, key: string | undefined): boolean =>
+  shard.hasParked || (key !== undefined && shard.needsLookup(key))
+
 /** The transfer as one whose creditor this node commits with; a copy only when the caller said otherwise. */
 const localTransfer = (command: Transfer): Transfer =>
   command.creditorLocal ? command : { ...command, creditorLocal: true }
@@ -97,7 +101,7 @@ export class CommandExecutor {
     }
     const key = entryKeyRead(command)
     // The common case (nothing parked, the key new or in memory) runs at once, without a closure.
-    if (!shard.hasParked && (key === undefined || !shard.needsLookup(key))) {
+    if (!mayPark(shard, key)) {
       this.run(shard, command, callback)
       return
     }
@@ -113,7 +117,7 @@ export class CommandExecutor {
     proceed: () => void,
     callback: OutcomeCallback,
   ): void {
-    if (!shard.hasParked && (key === undefined || !shard.needsLookup(key))) {
+    if (!mayPark(shard, key)) {
       proceed()
       return
     }

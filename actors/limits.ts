@@ -39,7 +39,7 @@ export const defaultRuntimeLimits: RuntimeLimits = {
   flushRecordsMax: 4096,
   snapshotEveryEvents: 20_000,
   snapshotIntervalMs: 5_000,
-  snapshotDirtyEntitiesMax: 1_000_000,
+  snapshotDirtyEntitiesMax: 65_536,
   recentEntriesMax: 4_096,
   idempotencyKeysMax: 16 * 1024 * 1024,
   entryLookupsInFlightMax: 256,

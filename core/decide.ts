@@ -88,26 +88,13 @@ const decideTransfer = (view: LedgerView, command: Transfer, policy: LedgerPolic
     const creditorMismatch = checkCurrency(creditor, command)
     if (creditorMismatch !== undefined) return creditorMismatch
   }
-  // The events of the hot path are built in one object each (no envelope object to spread).
   const sequence = debtor.sequence + 1
   if (debtor.balanceMinor - command.amountMinor < debtor.floorMinor) {
-    return accept([
-      {
-        _tag: "TransferDeclined",
-        schemaVersion: eventSchemaVersion,
-        tenantId: command.tenantId,
-        accountId: command.from,
-        paymentId: command.paymentId,
-        correlationId: command.correlationId,
-        sequence,
-        timestampMs: command.timestampMs,
-        to: command.to,
-        amountMinor: command.amountMinor,
-        currency: command.currency,
-        reason: "INSUFFICIENT_FUNDS",
-      },
-    ])
+    const transfer = { to: command.to, amountMinor: command.amountMinor, currency: command.currency }
+    const declined = { ...envelope(command, command.from, command.paymentId, sequence), ...transfer }
+    return accept([{ _tag: "TransferDeclined", ...declined, reason: "INSUFFICIENT_FUNDS" }])
   }
+  // The events of a paid transfer, the hot path, are built in one object each (no envelope to spread).
   const debited: TransferDebited = {
     _tag: "TransferDebited",
     schemaVersion: eventSchemaVersion,

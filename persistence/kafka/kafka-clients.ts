@@ -32,11 +32,11 @@ export interface Backoff {
 }
 
 /**
- * Retries inside kafkajs cover short blips (leader moves, a coordinator loading, a dropped socket):
- * a handful of quick attempts. Anything longer is an outage; the operation's own deadline
- * (requestTimeoutMs) ends it and the runtime rebuilds the shard, which is the recovery that is
- * known to be correct. kafkajs's default for an idempotent producer is unbounded retries; that is
- * unneeded here because a transaction that fails is aborted or fenced, never half-applied.
+ * Retries inside the client cover short blips (leader moves, a coordinator loading, a dropped
+ * socket): a handful of quick attempts. Anything longer is an outage; the operation's own deadline
+ * (requestTimeoutMs) ends it and the runtime rebuilds its shards, which is the recovery that is
+ * known to be correct. Unbounded retries are not needed, because a transaction that fails is
+ * aborted or fenced, never half-applied.
  */
 export const clientRetry: Backoff = {
   retries: 5,
@@ -49,9 +49,9 @@ export const clientRetry: Backoff = {
 /**
  * The writer's retries start much sooner: the broker answers CONCURRENT_TRANSACTIONS to the next
  * transaction's AddPartitionsToTxn while the previous commit's markers are still being written
- * (a few milliseconds), which happens to about one back-to-back append in ten on the local broker.
- * With kafkajs's 100 ms-class back-off each such append would wait that long. The ten retries sum
- * to about 3.3 s of waiting, inside the append's requestTimeoutMs deadline (5 s by default).
+ * (a few milliseconds), which back-to-back appends meet often on the local broker; a 100 ms-class
+ * back-off would make each of those appends wait that long. The ten retries sum to about 3.3 s of
+ * waiting, inside the append's requestTimeoutMs deadline (5 s by default).
  */
 export const writerRetry: Backoff = {
   retries: 10,

@@ -59,7 +59,7 @@ interface WriterState {
  * next, so the node joins every commit. More would only split a flush into several appends (each
  * with its own transaction callback) within the same commit.
  */
-const appendsInFlightMax = 2
+const appendsInFlightMax = 1
 
 /** Every shard's next offset as recorded (shard keys are 0 and up), read in whichever transaction is current. */
 const readEnds = (environment: LedgerEnvironment): Map<number, number> => {

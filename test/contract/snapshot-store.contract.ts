@@ -13,17 +13,17 @@ import { decodeFingerprints, decodeSection, entriesWithFingerprint, fingerprintO
 import { type ClaimedSnapshot, type ShardCheckpoint, SnapshotStore } from "../../persistence/snapshot-store.ts"
 import { accountEntity, creditEntity, depositEntity, otherTenant, paymentEntity } from "./fixtures.ts"
 
-const byKey = (entities: ReadonlyArray<Entity>) =>
+export const byKey = (entities: ReadonlyArray<Entity>) =>
   [...entities].sort((left, right) => entityKey(left).localeCompare(entityKey(right)))
 
-const accountsOf = (entities: ReadonlyArray<Entity>): Array<Account> =>
+export const accountsOf = (entities: ReadonlyArray<Entity>): Array<Account> =>
   entities.flatMap((entity) => (entity.kind === "account" ? [entity.value] : []))
 
-const entriesOf = (entities: ReadonlyArray<Entity>): Array<Entry> =>
+export const entriesOf = (entities: ReadonlyArray<Entity>): Array<Entry> =>
   entities.flatMap((entity) => (entity.kind === "account" ? [] : [entity]))
 
 /** Accounts as a claim gives them: later sections win. */
-const claimedAccounts = (claimed: ClaimedSnapshot | undefined): Array<Entity> => {
+export const claimedAccounts = (claimed: ClaimedSnapshot | undefined): Array<Entity> => {
   const latest = new Map<string, Entity>()
   for (const section of claimed?.accounts ?? [])
     for (const entity of decodeSection(section)) latest.set(entityKey(entity), entity)

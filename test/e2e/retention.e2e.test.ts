@@ -62,7 +62,12 @@ const expectExact = async (client: WsClient, originals: ReadonlyArray<Answer>) =
     const conflicting = await client.request("transfer", { ...transferFields(index), amount: "9.99" })
     expect(conflicting.error?.code).toBe("IDEMPOTENCY_CONFLICT")
   }
-  const redeposit = await client.request("deposit", { accountId: "alice", depositId: "dep-2", amount: "100.00", currency: "EUR" })
+  const redeposit = await client.request("deposit", {
+    accountId: "alice",
+    depositId: "dep-2",
+    amount: "100.00",
+    currency: "EUR",
+  })
   expect(redeposit.account?.balance).toBe(before)
   expect((await client.request("getAccount", { accountId: "alice" })).account?.balance).toBe(before)
 }
@@ -74,9 +79,16 @@ describe("retention window with a bounded recent set", () => {
     await client.request("openAccount", { accountId: "alice", currency: "EUR" })
     await client.request("openAccount", { accountId: "bob", currency: "EUR" })
     for (let index = 0; index < 5; index++) {
-      await client.request("deposit", { accountId: "alice", depositId: `dep-${index}`, amount: "100.00", currency: "EUR" })
+      await client.request("deposit", {
+        accountId: "alice",
+        depositId: `dep-${index}`,
+        amount: "100.00",
+        currency: "EUR",
+      })
     }
-    const originals = await Promise.all(Array.from({ length: payments }, (_, index) => client.request("transfer", transferFields(index))))
+    const originals = await Promise.all(
+      Array.from({ length: payments }, (_, index) => client.request("transfer", transferFields(index))),
+    )
     for (const answer of originals) expect(answer.payment?.status).toBe("settled")
     await waitForSnapshots(first)
     // Two accounts on (at most) two shards: each keeps its recent set and what its last save holds.

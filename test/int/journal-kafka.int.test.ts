@@ -6,7 +6,7 @@
  */
 import { randomUUID } from "node:crypto"
 import { Producer } from "@platformatic/kafka"
-import { Cause, Context, Effect, Exit, type Layer, type Scope } from "effect"
+import { Cause, Effect, Exit, type Layer, type Scope } from "effect"
 import { beforeAll, describe, expect, it } from "vitest"
 import type { JournalRecord } from "../../core/events.ts"
 import { Journal, type JournalEntry, type JournalUnavailable } from "../../persistence/journal.ts"

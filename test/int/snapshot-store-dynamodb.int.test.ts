@@ -8,13 +8,18 @@ import { Effect } from "effect"
 import { beforeAll, describe, expect, it } from "vitest"
 import { buildSegment } from "../../actors/segment-builder.ts"
 import type { AccountId, PaymentId } from "../../core/ids.ts"
-import { type Account, type Entity, type Entry, entityKey } from "../../core/ledger.ts"
-import { decodeSection } from "../../core/segment-codec.ts"
+import type { Entity } from "../../core/ledger.ts"
 import { layerDynamoDb } from "../../persistence/dynamodb/snapshot-store-dynamodb.ts"
-import { type ClaimedSnapshot, type ShardCheckpoint, SnapshotStore } from "../../persistence/snapshot-store.ts"
+import { type ShardCheckpoint, SnapshotStore } from "../../persistence/snapshot-store.ts"
 import { stackUp } from "../../scripts/local-stack/stack.ts"
 import { accountEntity, creditEntity, otherTenant, paymentEntity, tenant } from "../contract/fixtures.ts"
-import { snapshotStoreContract } from "../contract/snapshot-store.contract.ts"
+import {
+  accountsOf,
+  byKey,
+  claimedAccounts,
+  entriesOf,
+  snapshotStoreContract,
+} from "../contract/snapshot-store.contract.ts"
 
 let endpoint = ""
 const runId = `${Date.now().toString(36)}${process.pid.toString(36)}`
@@ -29,21 +34,6 @@ const layerFor = (tablePrefix: string) => layerDynamoDb({ endpoint, region: "us-
 
 const runWith = <A, E>(tablePrefix: string, program: Effect.Effect<A, E, SnapshotStore>): Promise<A> =>
   Effect.runPromise(program.pipe(Effect.provide(layerFor(tablePrefix))) as Effect.Effect<A, unknown>)
-
-const byKey = (entities: ReadonlyArray<Entity>) =>
-  [...entities].sort((left, right) => entityKey(left).localeCompare(entityKey(right)))
-
-const accountsOf = (entities: ReadonlyArray<Entity>): Array<Account> =>
-  entities.flatMap((entity) => (entity.kind === "account" ? [entity.value] : []))
-const entriesOf = (entities: ReadonlyArray<Entity>): Array<Entry> =>
-  entities.flatMap((entity) => (entity.kind === "account" ? [] : [entity]))
-
-const claimedAccounts = (claimed: ClaimedSnapshot | undefined): Array<Entity> => {
-  const latest = new Map<string, Entity>()
-  for (const section of claimed?.accounts ?? [])
-    for (const entity of decodeSection(section)) latest.set(entityKey(entity), entity)
-  return byKey([...latest.values()])
-}
 
 /** Saves entities as one segment (accounts and final entries) and says how many parts it took. */
 const saveEntities = (checkpoint: ShardCheckpoint, entities: ReadonlyArray<Entity>) =>

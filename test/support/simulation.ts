@@ -5,28 +5,17 @@
  * lost, as in a killed process) and restart from the shared stores. Time moves only when told
  * (`SimulatedClock`), so a seed replays the same run.
  */
-import { Effect, Exit, Layer, Scope } from "effect"
+import { Effect, Exit, Scope } from "effect"
 import { SimulatedClock } from "../../actors/clock.ts"
 import type { RuntimeLimits } from "../../actors/limits.ts"
-import { makePaymentNode, type PaymentNodeHandle } from "../../actors/node.ts"
+import type { PaymentNodeHandle } from "../../actors/node.ts"
 import type { Outcome } from "../../actors/processor.ts"
 import type { Command } from "../../core/commands.ts"
 import { commandAccount } from "../../core/commands.ts"
 import { shardOf } from "../../core/ids.ts"
-import { Journal } from "../../persistence/journal.ts"
-import {
-  type MemoryJournalControl,
-  makeMemoryJournal,
-  newMemoryJournalControl,
-} from "../../persistence/memory/journal-memory.ts"
-import { makeMemoryShardLeases } from "../../persistence/memory/shard-leases-memory.ts"
-import {
-  type MemorySnapshotControl,
-  makeMemorySnapshotStore,
-  newMemorySnapshotControl,
-} from "../../persistence/memory/snapshot-store-memory.ts"
-import { ShardLeases } from "../../persistence/shard-leases.ts"
-import { SnapshotStore } from "../../persistence/snapshot-store.ts"
+import type { MemoryJournalControl } from "../../persistence/memory/journal-memory.ts"
+import type { MemorySnapshotControl } from "../../persistence/memory/snapshot-store-memory.ts"
+import { type MemoryStores, newMemoryStores, startMemoryNode } from "./memory-node.ts"
 
 export interface NetworkFaults {
   readonly dropRate: number
@@ -57,9 +46,9 @@ interface SimulatedNode {
 
 export class Simulation {
   readonly clock = new SimulatedClock()
-  readonly journal: MemoryJournalControl = newMemoryJournalControl()
-  readonly snapshots: MemorySnapshotControl = newMemorySnapshotControl()
-  private readonly leases = makeMemoryShardLeases()
+  private readonly stores: MemoryStores = newMemoryStores()
+  readonly journal: MemoryJournalControl = this.stores.journal
+  readonly snapshots: MemorySnapshotControl = this.stores.snapshots
   private readonly nodes: Array<SimulatedNode>
   private readonly random: () => number
   faults: NetworkFaults
@@ -96,19 +85,13 @@ export class Simulation {
   async start(index: number): Promise<void> {
     const node = this.nodes[index]
     if (node === undefined || node.handle !== undefined) return
-    const scope = await Effect.runPromise(Scope.make())
-    const layer = Layer.mergeAll(
-      Layer.succeed(Journal)(makeMemoryJournal(this.journal)),
-      Layer.succeed(SnapshotStore)(makeMemorySnapshotStore(this.snapshots)),
-      Layer.succeed(ShardLeases)(this.leases),
-    )
-    const program = makePaymentNode(this.limits, {
+    const started = await startMemoryNode(this.stores, this.limits, {
       clock: this.clock,
       ownedShards: node.ownedShards,
       forward: (command) => this.send(command),
     })
-    node.handle = await Effect.runPromise(program.pipe(Effect.provide(layer), Scope.provide(scope)))
-    node.scope = scope
+    node.handle = started.processor
+    node.scope = started.scope
   }
 
   /** Stops a node as a kill would: whatever it had not flushed is gone; the stores keep what was appended. */

@@ -2,26 +2,11 @@
  * The actor runtime on the memory adapters: group commit, cross-shard sagas, recovery from
  * journal and snapshots, rebuild after a failed append, fencing and overload.
  */
-import { Effect, Exit, Layer, Scope } from "effect"
+import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
 import { defaultRuntimeLimits, type RuntimeLimits } from "../../actors/limits.ts"
-import { makePaymentNode } from "../../actors/node.ts"
 import type { Outcome, Processor } from "../../actors/processor.ts"
-import { Journal } from "../../persistence/journal.ts"
-import {
-  type MemoryJournalControl,
-  makeMemoryJournal,
-  memoryRecords,
-  newMemoryJournalControl,
-} from "../../persistence/memory/journal-memory.ts"
-import { makeMemoryShardLeases } from "../../persistence/memory/shard-leases-memory.ts"
-import {
-  type MemorySnapshotControl,
-  makeMemorySnapshotStore,
-  newMemorySnapshotControl,
-} from "../../persistence/memory/snapshot-store-memory.ts"
-import { ShardLeases } from "../../persistence/shard-leases.ts"
-import { SnapshotStore } from "../../persistence/snapshot-store.ts"
+import { makeMemoryJournal, memoryRecords } from "../../persistence/memory/journal-memory.ts"
 import {
   accountInShard,
   deposit,
@@ -32,6 +17,7 @@ import {
   submit,
   transfer,
 } from "../support/commands.ts"
+import { type MemoryStores, newMemoryStores, startMemoryNode } from "../support/memory-node.ts"
 
 const limits: RuntimeLimits = {
   ...defaultRuntimeLimits,
@@ -40,31 +26,10 @@ const limits: RuntimeLimits = {
   policy: { ...defaultRuntimeLimits.policy, creditRedeliveryDelayMs: 10, creditRedeliveryDelayMsMax: 50 },
 }
 
-interface Stores {
-  readonly journal: MemoryJournalControl
-  readonly snapshots: MemorySnapshotControl
-  leases: ReturnType<typeof makeMemoryShardLeases>
-}
+const newStores = newMemoryStores
+type Stores = MemoryStores
 
-const newStores = (): Stores => ({
-  journal: newMemoryJournalControl(),
-  snapshots: newMemorySnapshotControl(),
-  leases: makeMemoryShardLeases(),
-})
-
-/** Starts a node on the stores; the stores outlive it, as disks outlive a process. */
-const startNode = async (stores: Stores, nodeLimits: RuntimeLimits = limits) => {
-  const scope = await Effect.runPromise(Scope.make())
-  const layer = Layer.mergeAll(
-    Layer.succeed(Journal)(makeMemoryJournal(stores.journal)),
-    Layer.succeed(SnapshotStore)(makeMemorySnapshotStore(stores.snapshots)),
-    Layer.succeed(ShardLeases)(stores.leases),
-  )
-  const processor = await Effect.runPromise(
-    makePaymentNode(nodeLimits).pipe(Effect.provide(layer), Scope.provide(scope)),
-  )
-  return { processor, stop: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
-}
+const startNode = (stores: Stores, nodeLimits: RuntimeLimits = limits) => startMemoryNode(stores, nodeLimits)
 
 const balanceOf = async (processor: Processor, accountId: string): Promise<bigint> => {
   const outcome = await getAccount(processor, accountId)

@@ -5,20 +5,17 @@
  * after a restart. Keys expire after the window (they may then be reused), and segments past it
  * are deleted. Runs the real runtime on the memory adapters.
  */
-import { Effect, Exit, Layer, Scope } from "effect"
+import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
 import { type RuntimeClock, SimulatedClock } from "../../actors/clock.ts"
 import { defaultRuntimeLimits, type RuntimeLimits } from "../../actors/limits.ts"
-import { makePaymentNode, type PaymentNodeHandle } from "../../actors/node.ts"
+import type { PaymentNodeHandle } from "../../actors/node.ts"
 import type { Outcome } from "../../actors/processor.ts"
 import type { Command } from "../../core/commands.ts"
-import { Journal } from "../../persistence/journal.ts"
-import { makeMemoryJournal, newMemoryJournalControl } from "../../persistence/memory/journal-memory.ts"
-import { makeMemoryShardLeases } from "../../persistence/memory/shard-leases-memory.ts"
-import { makeMemorySnapshotStore, newMemorySnapshotControl } from "../../persistence/memory/snapshot-store-memory.ts"
-import { ShardLeases } from "../../persistence/shard-leases.ts"
+import { makeMemorySnapshotStore } from "../../persistence/memory/snapshot-store-memory.ts"
 import { SnapshotStore } from "../../persistence/snapshot-store.ts"
 import { deposit, eventually, getAccount, getPayment, open, submit, transfer } from "../support/commands.ts"
+import { type MemoryStores, newMemoryStores, startMemoryNode } from "../support/memory-node.ts"
 
 const recentEntriesMax = 10
 const limits: RuntimeLimits = {
@@ -30,12 +27,8 @@ const limits: RuntimeLimits = {
   rebuildRetryDelayMs: 10,
 }
 
-const newStores = () => ({
-  journal: newMemoryJournalControl(),
-  snapshots: newMemorySnapshotControl(),
-  leases: makeMemoryShardLeases(),
-})
-type Stores = ReturnType<typeof newStores>
+const newStores = newMemoryStores
+type Stores = MemoryStores
 
 /** A snapshot store whose entry reads wait until `release` is called, to hold a lookup in flight. */
 const gatedStore = (stores: Stores) => {
@@ -53,24 +46,12 @@ const gatedStore = (stores: Stores) => {
   }
 }
 
-const startNode = async (
+const startNode = (
   stores: Stores,
   nodeLimits: RuntimeLimits = limits,
   clock?: RuntimeClock,
   store = makeMemorySnapshotStore(stores.snapshots),
-) => {
-  const scope = await Effect.runPromise(Scope.make())
-  const layer = Layer.mergeAll(
-    Layer.succeed(Journal)(makeMemoryJournal(stores.journal)),
-    Layer.succeed(SnapshotStore)(store),
-    Layer.succeed(ShardLeases)(stores.leases),
-  )
-  const options = clock === undefined ? {} : { clock }
-  const processor = await Effect.runPromise(
-    makePaymentNode(nodeLimits, options).pipe(Effect.provide(layer), Scope.provide(scope)),
-  )
-  return { processor, stop: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
-}
+) => startMemoryNode(stores, nodeLimits, clock === undefined ? {} : { clock }, store)
 
 const balanceOf = async (processor: PaymentNodeHandle, accountId: string): Promise<bigint> => {
   const outcome = await getAccount(processor, accountId)
@@ -120,7 +101,9 @@ describe("bounded memory with exact idempotency", () => {
     const first = await startNode(stores)
     const originals = await fill(first.processor)
     // Two shards, each over its bound only by the entries of its last save.
-    expect(first.processor.metrics().entriesInMemory).toBeLessThanOrEqual(2 * recentEntriesMax + limits.snapshotEveryEvents)
+    expect(first.processor.metrics().entriesInMemory).toBeLessThanOrEqual(
+      2 * recentEntriesMax + limits.snapshotEveryEvents,
+    )
     expect(first.processor.metrics().idempotencyKeysIndexed).toBeGreaterThanOrEqual(180)
     const lookupsBefore = first.processor.metrics().entryLookupsTotal
     await checkExact(first.processor, originals)
@@ -148,7 +131,9 @@ describe("bounded memory with exact idempotency", () => {
         ),
       )
       await eventually(() => node.processor.metrics().snapshotUnsavedEntities === 0)
-      expect(node.processor.metrics().entriesInMemory).toBeLessThanOrEqual(2 * recentEntriesMax + limits.snapshotEveryEvents)
+      expect(node.processor.metrics().entriesInMemory).toBeLessThanOrEqual(
+        2 * recentEntriesMax + limits.snapshotEveryEvents,
+      )
     }
     expect(node.processor.metrics().idempotencyKeysIndexed).toBeGreaterThanOrEqual(2_000)
     await node.stop()
