@@ -5,6 +5,7 @@
  */
 import { type DurationHistogram, durationBucketsMs } from "../actors/duration-histogram.ts"
 import type { NodeMetrics } from "../actors/processor.ts"
+import { eventLoopDelayMs, gcPauses } from "./process-metrics.ts"
 
 type NumericMetric = Exclude<keyof NodeMetrics, "journalAppendDurations">
 
@@ -15,21 +16,42 @@ interface Metric {
   readonly type: "gauge" | "counter"
 }
 
-/** A duration histogram in the Prometheus text format, in seconds. */
-const histogram = (name: string, help: string, values: DurationHistogram): string => {
+/** The sample lines of one duration histogram, in seconds; `labels` like `kind="minor",`. */
+const histogramSamples = (name: string, values: DurationHistogram, labels = ""): Array<string> => {
   const { cumulative, sumMs, count } = values.snapshot()
-  const buckets = durationBucketsMs.map(
-    (boundMs, index) => `${name}_bucket{le="${boundMs / 1000}"} ${cumulative[index]}`,
-  )
+  const braces = labels === "" ? "" : `{${labels.replace(/,$/, "")}}`
   return [
-    `# HELP ${name} ${help}`,
-    `# TYPE ${name} histogram`,
-    ...buckets,
-    `${name}_bucket{le="+Inf"} ${count}`,
-    `${name}_sum ${sumMs / 1000}`,
-    `${name}_count ${count}`,
+    ...durationBucketsMs.map(
+      (boundMs, index) => `${name}_bucket{${labels}le="${boundMs / 1000}"} ${cumulative[index]}`,
+    ),
+    `${name}_bucket{${labels}le="+Inf"} ${count}`,
+    `${name}_sum${braces} ${sumMs / 1000}`,
+    `${name}_count${braces} ${count}`,
+  ]
+}
+
+/** A duration histogram in the Prometheus text format, in seconds. */
+const histogram = (name: string, help: string, values: DurationHistogram): string =>
+  [`# HELP ${name} ${help}`, `# TYPE ${name} histogram`, ...histogramSamples(name, values), ""].join("\n")
+
+/** The event loop's delay as a summary at three quantiles, in seconds. */
+const eventLoopLines = (): Array<string> => {
+  const name = "nodejs_eventloop_delay_seconds"
+  const delay = eventLoopDelayMs()
+  return [
+    `# HELP ${name} How late the event loop ran a 10 ms timer, since the node started.`,
+    `# TYPE ${name} summary`,
+    `${name}{quantile="0.5"} ${delay.p50 / 1000}`,
+    `${name}{quantile="0.99"} ${delay.p99 / 1000}`,
+    `${name}{quantile="1"} ${delay.max / 1000}`,
     "",
-  ].join("\n")
+  ]
+}
+
+const gcHistogram = (): string => {
+  const name = "nodejs_gc_duration_seconds"
+  const samples = [...gcPauses.entries()].flatMap(([kind, values]) => histogramSamples(name, values, `kind="${kind}",`))
+  return [`# HELP ${name} Garbage collection pauses, by kind.`, `# TYPE ${name} histogram`, ...samples, ""].join("\n")
 }
 
 const gauge = (name: string, of: NumericMetric, help: string): Metric => ({ name, help, of, type: "gauge" })
@@ -76,6 +98,8 @@ export const renderMetrics = (values: NodeMetrics): string => {
       (cpu.user + cpu.system) / 1e6,
       "counter",
     ),
+    gcHistogram(),
+    eventLoopLines().join("\n"),
     line("process_resident_memory_bytes", "Resident memory of the node process.", memory.rss),
     line("nodejs_heap_used_bytes", "V8 heap in use.", memory.heapUsed),
   ].join("")

@@ -9,6 +9,7 @@ import type { NodeConfig, TenantKey } from "../config.ts"
 import { makeAuthenticator } from "./auth.ts"
 import type { EdgeState } from "./edge-state.ts"
 import { registerHttpRoutes } from "./http-routes.ts"
+import { observeProcess } from "./process-metrics.ts"
 import { App, closeApp, closeListenSocket, listenPort } from "./uws.ts"
 import { makeWsBehavior } from "./ws-endpoint.ts"
 
@@ -53,6 +54,7 @@ export const startServer = (options: ServerOptions): Promise<ServerHandle> =>
       httpInFlight: 0,
       wsInFlight: 0,
     }
+    observeProcess()
     const app = App()
     app.ws("/v1/ws", makeWsBehavior(state))
     registerHttpRoutes(app, state)

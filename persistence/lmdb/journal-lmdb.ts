@@ -55,9 +55,11 @@ interface WriterState {
 }
 
 /**
- * Appends one writer may have in flight: one in the commit that is syncing and one queued for the
- * next, so the node joins every commit. More would only split a flush into several appends (each
- * with its own transaction callback) within the same commit.
+ * Appends the node keeps in flight: one. With node-wide flushes, a second append in flight was
+ * mostly a small commit right behind each large one: at 10,000 transfers/s, 0.065 commits per
+ * transfer and p99 117 ms with two, 0.043 and 51 ms with one (same machine, same window). The
+ * writer still applies overlapping appends in call order and never lands one after an earlier one
+ * failed (see `appendInTransaction`), should a caller issue several.
  */
 const appendsInFlightMax = 1
 
