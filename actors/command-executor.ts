@@ -17,7 +17,7 @@ import { type Entity, entityKey, type LedgerView, paymentKey } from "../core/led
 import { paymentExpired } from "../core/policy.ts"
 import type { SideEffect } from "../core/side-effects.ts"
 import type { RuntimeLimits } from "./limits.ts"
-import type { NodeCommit, ShardWrite } from "./node-commit.ts"
+import type { NodeCommit, PendingCommand } from "./node-commit.ts"
 import type { Outcome, OutcomeCallback } from "./processor.ts"
 import type { Shard } from "./shard.ts"
 
@@ -216,11 +216,13 @@ export class CommandExecutor {
       commit.after((durable) => callback(durable ? decision : unavailable(shard.shard, "failed")))
       return
     }
-    const writes = decision.events.length === 0 ? [] : this.apply(shard, creditor, decision.events)
+    const pending = decision.events.length === 0 ? undefined : commit.begin(creditor === undefined ? 1 : 2)
+    if (pending !== undefined) this.apply(pending, shard, creditor, decision.events)
     const outcome = outcomeAfter(shard, creditor, command)
-    const settle = (durable: boolean) => this.settle(durable, shard, outcome, decision, callback)
-    if (writes.length === 0) commit.after(settle)
-    else commit.add(writes, settle)
+    const release = (durable: boolean) => this.settle(durable, shard, outcome, decision, callback)
+    // No events (an idempotent repeat), or a commit already abandoned (whose `after` fails at once).
+    if (pending === undefined) commit.after(release)
+    else commit.finish(pending, release)
   }
 
   private settle(durable: boolean, shard: Shard, outcome: Outcome, decision: Accepted, callback: OutcomeCallback) {
@@ -228,19 +230,25 @@ export class CommandExecutor {
     if (durable && decision.effects.length > 0) this.context.runEffects(decision.effects)
   }
 
-  /** Applies the events in memory, each to its account's shard; one journal record per shard touched. */
-  private apply(shard: Shard, creditor: Shard | undefined, events: ReadonlyArray<Event>): Array<ShardWrite> {
+  /** Applies the events in memory, each to its account's shard, and queues one journal record per shard touched. */
+  private apply(
+    pending: PendingCommand,
+    shard: Shard,
+    creditor: Shard | undefined,
+    events: ReadonlyArray<Event>,
+  ): void {
+    if (creditor === undefined) {
+      applyTo(this.context.commit, pending, shard, events)
+      return
+    }
     const own: Array<Event> = []
     const credited: Array<Event> = []
     for (const event of events) {
-      const target = creditor !== undefined && creditor.ledger.account(event.tenantId, event.accountId) !== undefined
-      if (target) credited.push(event)
+      if (creditor.ledger.account(event.tenantId, event.accountId) !== undefined) credited.push(event)
       else own.push(event)
     }
-    const writes: Array<ShardWrite> = []
-    if (own.length > 0) writes.push(applyTo(shard, own))
-    if (creditor !== undefined && credited.length > 0) writes.push(applyTo(creditor, credited))
-    return writes
+    if (own.length > 0) applyTo(this.context.commit, pending, shard, own)
+    if (credited.length > 0) applyTo(this.context.commit, pending, creditor, credited)
   }
 
   getAccount(tenantId: TenantId, accountId: AccountId, callback: OutcomeCallback): void {
@@ -280,17 +288,15 @@ export class CommandExecutor {
   }
 }
 
-/** Applies events to one shard's ledger; the record and the versions (with their keys) it produced. */
-const applyTo = (shard: Shard, events: Array<Event>): ShardWrite => {
-  const changed: Array<Entity> = []
-  const changedKeys: Array<string> = []
+/** Applies events to one shard's ledger and queues their record with the versions (and keys) they produced. */
+const applyTo = (commit: NodeCommit, pending: PendingCommand, shard: Shard, events: ReadonlyArray<Event>): void => {
+  const batch = commit.record(pending, shard.shard, { events })
   for (const event of events) {
     for (const entity of evolve(shard.ledger, event)) {
       const key = entity.kind === "account" ? "" : entityKey(entity)
       shard.ledger.putKeyed(key, entity)
-      changed.push(entity)
-      changedKeys.push(key)
+      batch.changed.push(entity)
+      batch.changedKeys.push(key)
     }
   }
-  return { shard: shard.shard, record: { events }, changed, changedKeys }
 }

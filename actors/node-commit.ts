@@ -34,14 +34,6 @@ export interface ShardBatch {
   nextOffset: number
 }
 
-/** One shard's records of a command, with the entities they changed. */
-export interface ShardWrite {
-  readonly shard: number
-  readonly record: JournalRecord
-  readonly changed: ReadonlyArray<Entity>
-  readonly changedKeys: ReadonlyArray<string>
-}
-
 interface Flush {
   readonly batches: Map<number, ShardBatch>
   readonly settles: Array<Settle>
@@ -55,6 +47,9 @@ export type AppendResult =
   | { readonly _tag: "Failed"; readonly failure: unknown }
 
 export type AppendFlush = (batch: ReadonlyArray<ShardRecords>, done: (result: AppendResult) => void) => void
+
+/** The flush a command being written goes into (opaque to callers). */
+export type PendingCommand = Flush
 
 const newFlush = (): Flush => ({ batches: new Map(), settles: [], recordCount: 0, state: "open" })
 
@@ -100,30 +95,38 @@ export class NodeCommit {
   }
 
   /** Queues one command's records (one per shard it touched) and the release of its answer, all in one flush. */
-  add(writes: ReadonlyArray<ShardWrite>, settle: Settle): void {
-    if (this.abandoned) {
-      settle(false)
-      return
-    }
+  /**
+   * Starts one command's writes: its records (at most `recordsMax`, one per shard it touches) all
+   * go into the flush this returns, followed by `record` calls and one `finish`. Writing straight
+   * into the flush's batches spares a command its own arrays of records and versions.
+   */
+  begin(recordsMax: number): PendingCommand | undefined {
+    if (this.abandoned) return undefined
     let flush = this.flushes[this.flushes.length - 1]
-    if (flush === undefined || flush.state !== "open" || flush.recordCount + writes.length > this.flushRecordsMax) {
+    if (flush === undefined || flush.state !== "open" || flush.recordCount + recordsMax > this.flushRecordsMax) {
       flush = newFlush()
       this.flushes.push(flush)
     }
-    for (const write of writes) {
-      let batch = flush.batches.get(write.shard)
-      if (batch === undefined) {
-        batch = { shard: write.shard, records: [], changed: [], changedKeys: [], eventCount: 0, nextOffset: 0 }
-        flush.batches.set(write.shard, batch)
-      }
-      batch.records.push(write.record)
-      for (const entity of write.changed) batch.changed.push(entity)
-      for (const key of write.changedKeys) batch.changedKeys.push(key)
-      batch.eventCount += write.record.events.length
-      this.queued[write.shard] = (this.queued[write.shard] ?? 0) + 1
+    return flush
+  }
+
+  /** The batch of `shard` in the command's flush, with one more record: the caller adds the versions it produced. */
+  record(flush: PendingCommand, shard: number, record: JournalRecord): ShardBatch {
+    let batch = flush.batches.get(shard)
+    if (batch === undefined) {
+      batch = { shard, records: [], changed: [], changedKeys: [], eventCount: 0, nextOffset: 0 }
+      flush.batches.set(shard, batch)
     }
-    flush.recordCount += writes.length
-    this.queuedTotal += writes.length
+    batch.records.push(record)
+    batch.eventCount += record.events.length
+    flush.recordCount++
+    this.queued[shard] = (this.queued[shard] ?? 0) + 1
+    this.queuedTotal++
+    return batch
+  }
+
+  /** Ends the command: its answer is released with its flush. */
+  finish(flush: PendingCommand, settle: Settle): void {
     flush.settles.push(settle)
     this.scheduleFlush()
   }

@@ -11,7 +11,6 @@
  */
 
 const formatVersion = 1
-const utf8 = new TextEncoder()
 const fromUtf8 = new TextDecoder("utf-8", { fatal: true })
 
 export interface FlushSection {
@@ -33,11 +32,16 @@ export interface FlushHeader {
   readonly ends: ReadonlyMap<number, number>
 }
 
+/** UTF-8 bytes of a section's body: its texts and the newlines between them. */
+const bodyBytesOf = (texts: ReadonlyArray<string>): number =>
+  texts.reduce((sum, text) => sum + Buffer.byteLength(text, "utf8"), Math.max(0, texts.length - 1))
+
+/** Encodes into one buffer, each text written in place (no joined string, no second copy). */
 export const encodeFlush = (sections: ReadonlyArray<FlushSection>, ends: ReadonlyMap<number, number>): Uint8Array => {
-  const bodies = sections.map((section) => utf8.encode(section.texts.join("\n")))
+  const bodyBytes = sections.map((section) => bodyBytesOf(section.texts))
   const headerBytes = 8 + sections.length * 20 + 4 + ends.size * 12
-  const bytes = new Uint8Array(headerBytes + bodies.reduce((sum, body) => sum + body.byteLength, 0))
-  const view = new DataView(bytes.buffer)
+  const bytes = Buffer.allocUnsafe(headerBytes + bodyBytes.reduce((sum, size) => sum + size, 0))
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   let position = 0
   const u32 = (value: number) => {
     view.setUint32(position, value, true)
@@ -53,16 +57,18 @@ export const encodeFlush = (sections: ReadonlyArray<FlushSection>, ends: Readonl
     u32(section.shard)
     f64(section.firstOffset)
     u32(section.texts.length)
-    u32((bodies[index] as Uint8Array).byteLength)
+    u32(bodyBytes[index] as number)
   })
   u32(ends.size)
   for (const [shard, nextOffset] of ends) {
     u32(shard)
     f64(nextOffset)
   }
-  for (const body of bodies) {
-    bytes.set(body, position)
-    position += body.byteLength
+  for (const section of sections) {
+    section.texts.forEach((text, index) => {
+      if (index > 0) bytes[position++] = 0x0a
+      position += bytes.write(text, position, "utf8")
+    })
   }
   return bytes
 }

@@ -22,8 +22,12 @@ export const ensureBuilt = (): void => {
   built = true
 }
 
-/** The arguments that run the compiled node, as `npm start` does. */
-export const nodeEntryArguments: ReadonlyArray<string> = ["--enable-source-maps", "dist/main.js"]
+/** The arguments that run the compiled node, as `npm start` does (package.json). */
+export const nodeEntryArguments: ReadonlyArray<string> = [
+  "--enable-source-maps",
+  "--max-semi-space-size=64",
+  "dist/main.js",
+]
 
 export const freePort = (): Promise<number> =>
   new Promise((resolve, reject) => {
