@@ -23,11 +23,7 @@ export const ensureBuilt = (): void => {
 }
 
 /** The arguments that run the compiled node, as `npm start` does (package.json). */
-export const nodeEntryArguments: ReadonlyArray<string> = [
-  "--enable-source-maps",
-  "--max-semi-space-size=64",
-  "dist/main.js",
-]
+export const nodeEntryArguments: ReadonlyArray<string> = ["--max-semi-space-size=64", "dist/main.js"]
 
 export const freePort = (): Promise<number> =>
   new Promise((resolve, reject) => {
