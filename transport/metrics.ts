@@ -5,7 +5,7 @@
  */
 import { type DurationHistogram, durationBucketsMs } from "../actors/duration-histogram.ts"
 import type { NodeMetrics } from "../actors/processor.ts"
-import { eventLoopDelayMs, gcPauses } from "./process-metrics.ts"
+import { eventLoopDelayMs, gcPauses, heapRetainedBytes } from "./process-metrics.ts"
 
 type NumericMetric = Exclude<keyof NodeMetrics, "journalAppendDurations">
 
@@ -102,5 +102,10 @@ export const renderMetrics = (values: NodeMetrics): string => {
     eventLoopLines().join("\n"),
     line("process_resident_memory_bytes", "Resident memory of the node process.", memory.rss),
     line("nodejs_heap_used_bytes", "V8 heap in use.", memory.heapUsed),
+    line(
+      "nodejs_heap_retained_bytes",
+      "V8 old generation in use right after the latest full collection (NaN before the first).",
+      heapRetainedBytes,
+    ),
   ].join("")
 }

@@ -5,6 +5,7 @@
  * answer waiting, so they explain a latency tail that the product's own figures do not.
  */
 import { constants, type IntervalHistogram, monitorEventLoopDelay, PerformanceObserver } from "node:perf_hooks"
+import { getHeapSpaceStatistics } from "node:v8"
 import { DurationHistogram } from "../actors/duration-histogram.ts"
 
 const kindNames: ReadonlyMap<number, string> = new Map([
@@ -16,6 +17,19 @@ const kindNames: ReadonlyMap<number, string> = new Map([
 
 /** Pauses by kind, since the observer started; one histogram per kind, so bounded. */
 export const gcPauses = new Map<string, DurationHistogram>()
+
+/**
+ * The old generation's bytes in use right after the latest full (mark-compact) collection: what
+ * the process keeps, without the garbage of the moment. Heap in use at any instant lands anywhere
+ * on the collector's sawtooth (the young generation alone spans 64 MB here); this is the figure
+ * that grows if something is retained. NaN until the first full collection.
+ */
+export let heapRetainedBytes = Number.NaN
+
+const oldGenerationBytes = (): number =>
+  getHeapSpaceStatistics()
+    .filter((space) => space.space_name !== "new_space")
+    .reduce((total, space) => total + space.space_used_size, 0)
 
 let observer: PerformanceObserver | undefined
 let loopDelay: IntervalHistogram | undefined
@@ -48,6 +62,7 @@ export const observeProcess = (): void => {
         gcPauses.set(kind, histogram)
       }
       histogram.record(entry.duration)
+      if (kind === "major") heapRetainedBytes = oldGenerationBytes()
     }
   })
   observer.observe({ entryTypes: ["gc"] })

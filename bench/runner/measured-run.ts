@@ -10,7 +10,15 @@ import type { LoadPlan, LoadResult } from "../load/plan.ts"
 import { runLoad } from "../load/run-load.ts"
 import { type WindowLayout, windowBoundsMs, windowCountOf, windowLayoutOf } from "../load/windows.ts"
 import { budgetBetween, type NodeBudget, type NodeSample } from "./node-budget.ts"
-import { type HeapReading, heapPollMs, type SoakWindow, settledHeapOf, settledTailMs, soakWindowOf } from "./soak.ts"
+import {
+  type HeapReading,
+  heapPollMs,
+  retainedHeapOf,
+  type SoakWindow,
+  settledHeapOf,
+  settledTailMs,
+  soakWindowOf,
+} from "./soak.ts"
 import type { TargetNode } from "./target-node.ts"
 
 export interface MeasuredRun {
@@ -50,8 +58,9 @@ const windowsOf = (
   perWindow.map((figures, index) => {
     const budget = budgetBetween(starts[index] ?? end, starts[index + 1] ?? end, figures.completed)
     const isLast = index === perWindow.length - 1
-    const settled = settledHeapOf(heap, figures.endMs, settledTailMs(layout.windowMs), isLast)
-    return soakWindowOf(figures, budget, settled)
+    const settledBytes = settledHeapOf(heap, figures.endMs, settledTailMs(layout.windowMs), isLast)
+    const retainedBytes = retainedHeapOf(heap, figures.endMs, isLast)
+    return soakWindowOf(figures, budget, { settledBytes, retainedBytes })
   })
 
 /** Reads that run in the background; awaited at the end, so a failure must not count as unhandled meanwhile. */
@@ -76,7 +85,13 @@ export const runMeasured = async (
   const readHeap = () => {
     const offsetMs = Date.now() - startAtEpochMs
     heapReadings.push(
-      started(node.metrics().then((metrics) => ({ offsetMs, heapUsedBytes: metrics.nodejs_heap_used_bytes ?? NaN }))),
+      started(
+        node.metrics().then((metrics) => ({
+          offsetMs,
+          heapUsedBytes: metrics.nodejs_heap_used_bytes ?? Number.NaN,
+          heapRetainedBytes: metrics.nodejs_heap_retained_bytes ?? Number.NaN,
+        })),
+      ),
     )
   }
   const onStart = (epochMs: number) => {

@@ -1,7 +1,9 @@
 /**
  * The embedded mode's LMDB environment: one memory-mapped store under `${dataDir}/ledger` holding
- * the named databases of the journal, the snapshot store (segments) and the shard leases, opened as a scoped
- * resource, plus the exclusive process lock on the data directory that keeps a second node off it.
+ * the named databases of the journal, the snapshot store (checkpoints and the catalog of segment
+ * files, whose bodies live under `${dataDir}/segments`, see `segment-files.ts`) and the shard
+ * leases, opened as a scoped resource, plus the exclusive process lock on the data directory that
+ * keeps a second node off it.
  *
  * Durability: a write resolves only once LMDB's commit has fdatasync'd the data pages and written
  * the meta page through its O_DSYNC descriptor, so an acknowledged write survives power loss, not
@@ -27,10 +29,8 @@ export interface LmdbConfig {
 
 /** Journal key: the flush number, from 0; flushes sort in log order. */
 export type FlushKey = number
-/** Section of a snapshot segment part: accounts, entries, live entries, fingerprints, or the time it was saved. */
-export type SegmentSection = "a" | "e" | "l" | "f" | "t"
-/** Segment key: [shard, segment, tenant, part, section] sorts a shard's segments in order. */
-export type SegmentKey = [shard: number, segment: number, tenantId: string, part: number, section: SegmentSection]
+/** Catalog key: [shard, segment] sorts a shard's segments in order. */
+export type CatalogKey = [shard: number, segment: number]
 
 export interface StoredCheckpoint {
   /** The newest epoch that claimed the shard: saves from any other epoch are fenced. */
@@ -53,8 +53,10 @@ export interface LedgerEnvironment {
   readonly journalEnds: Database<number, number>
   /** shard -> epoch of the shard's live journal writer. */
   readonly writerEpochs: Database<number, number>
-  /** [shard, segment, tenant, part, section] -> the section's bytes (see `core/segment-codec.ts`). */
-  readonly segments: Database<Uint8Array, SegmentKey>
+  /** Where the snapshot segments' files are (see `segment-files.ts`). */
+  readonly segmentsDir: string
+  /** [shard, segment] -> epoch that wrote the segment's file: the segments a checkpoint may use. */
+  readonly segmentCatalog: Database<number, CatalogKey>
   /** shard -> claim epoch and last saved checkpoint. */
   readonly checkpoints: Database<StoredCheckpoint, number>
   /** shard -> last lease epoch handed out. */
@@ -162,7 +164,9 @@ const releaseDirectoryLock = (lockPath: string): void => {
 
 const openDatabases = (config: LmdbConfig): LedgerEnvironment => {
   const ledgerDir = path.join(config.dataDir, "ledger")
+  const segmentsDir = path.join(config.dataDir, "segments")
   fs.mkdirSync(ledgerDir, { recursive: true })
+  fs.mkdirSync(segmentsDir, { recursive: true })
   const root = open({
     path: ledgerDir,
     noSubdir: false,
@@ -176,7 +180,8 @@ const openDatabases = (config: LmdbConfig): LedgerEnvironment => {
     journalFlushes: root.openDB<Uint8Array, FlushKey>({ name: "journal-flushes", encoding: "binary", cache: false }),
     journalEnds: root.openDB<number, number>({ name: "journal-ends", encoding: "msgpack", cache: false }),
     writerEpochs: root.openDB<number, number>({ name: "writer-epochs", encoding: "msgpack", cache: false }),
-    segments: root.openDB<Uint8Array, SegmentKey>({ name: "snapshot-segments", encoding: "binary", cache: false }),
+    segmentsDir,
+    segmentCatalog: root.openDB<number, CatalogKey>({ name: "segment-catalog", encoding: "msgpack", cache: false }),
     checkpoints: root.openDB<StoredCheckpoint, number>({ name: "checkpoints", encoding: "msgpack", cache: false }),
     leaseEpochs: root.openDB<number, number>({ name: "lease-epochs", encoding: "msgpack", cache: false }),
   }

@@ -1,13 +1,13 @@
 /**
- * The SnapshotStore on LMDB (embedded mode): each section of each segment part under its own key
- * [shard, segment, tenant, part, section], and per shard a checkpoint record with the newest claim
- * epoch and the last saved checkpoint. Sections are separate keys so that a claim reads only the
- * accounts, live entries and fingerprints it needs and a lookup only one entries section: pages of
- * the memory map are touched when read, and what is never read never becomes resident memory.
+ * The SnapshotStore on LMDB (embedded mode): each segment is one file under
+ * `${dataDir}/segments/<shard>/` (see `segment-files.ts`), and LMDB holds per shard a checkpoint
+ * record with the newest claim epoch and the last saved checkpoint, and the catalog of segments
+ * ([shard, segment] -> the epoch whose file it is). The catalog is the truth: a file becomes part
+ * of the store when the transaction that moves the checkpoint names it, so a save cut short leaves
+ * only a file nobody names, which the next claim removes.
  *
- * A claim runs in one transaction; a save writes its parts in slices of bounded size (so no one
- * transaction holds the event loop long), each checking the epoch atomically with its writes, and
- * moves the checkpoint with the last slice. All resolve only once synced to disk.
+ * A save writes and syncs its file, then in one transaction checks the epoch, catalogs the file and
+ * moves the checkpoint. All resolve only once synced to disk.
  */
 import { Effect, Layer } from "effect"
 import {
@@ -22,13 +22,14 @@ import {
 } from "../snapshot-store.ts"
 import {
   acquireLedgerEnvironment,
+  type CatalogKey,
   type LedgerEnvironment,
   type LmdbConfig,
   type LmdbUnavailable,
   lmdbErrorMessage,
-  type SegmentKey,
   type StoredCheckpoint,
 } from "./environment.ts"
+import { listSegmentFiles, removeSegmentFiles, withSegmentFile, writeSegmentFile } from "./segment-files.ts"
 
 /** What a transaction callback returns when a newer epoch holds the shard. */
 interface Fenced {
@@ -36,11 +37,8 @@ interface Fenced {
 }
 const isFenced = (value: unknown): value is Fenced => typeof value === "object" && value !== null && "fencedBy" in value
 
-/** Parts are kept small so a lookup reads (and maps) little; LMDB itself takes any size. */
+/** Parts are kept small so a lookup reads little. */
 const partBytesMax = 256 * 1024
-
-/** Bytes of parts written per transaction of a save. */
-const saveSliceBytesMax = 1024 * 1024
 
 const transact = <A>(environment: LedgerEnvironment, shard: number, body: () => A | Fenced) =>
   Effect.tryPromise({
@@ -56,50 +54,66 @@ const transact = <A>(environment: LedgerEnvironment, shard: number, body: () => 
     ),
   )
 
-const savedAtBytes = (savedAtMs: number): Uint8Array => {
-  const bytes = new Uint8Array(8)
-  new DataView(bytes.buffer).setFloat64(0, savedAtMs, true)
-  return bytes
-}
-const savedAtOf = (bytes: Uint8Array): number => new DataView(bytes.buffer, bytes.byteOffset, 8).getFloat64(0, true)
+const onDisk = <A>(shard: number, run: () => Promise<A>) =>
+  Effect.tryPromise({
+    try: run,
+    catch: (error) =>
+      new SnapshotUnavailable({ shard, message: error instanceof Error ? error.message : String(error) }),
+  })
 
-const unavailableTry = <A>(shard: number, run: () => A) =>
-  Effect.try({ try: run, catch: (error) => new SnapshotUnavailable({ shard, message: lmdbErrorMessage(error) }) })
+/** The shard's cataloged segments, oldest first. */
+const catalogOf = (environment: LedgerEnvironment, shard: number): Array<{ segment: number; epoch: number }> =>
+  Array.from(environment.segmentCatalog.getRange({ start: [shard], end: [shard + 1] }), ({ key, value }) => ({
+    segment: (key as CatalogKey)[1],
+    epoch: value,
+  }))
 
 /**
- * Reads what a claim returns, after the claim committed and outside the write transaction, so that
- * a large snapshot does not hold up the batched journal appends. Nothing can change meanwhile:
- * only the claiming epoch may save, and its owner is the one waiting on this claim.
+ * Reads what a claim returns, after the claim committed, from the files the catalog names. Nothing
+ * can change meanwhile: only the claiming epoch may save, and its owner is the one waiting on this
+ * claim. A cataloged file that is missing is damage, not absence: the claim fails rather than
+ * recover a ledger without some of its accounts.
  */
-const readClaimed = (environment: LedgerEnvironment, checkpoint: ShardCheckpoint): ClaimedSnapshot => {
+const readClaimed = async (environment: LedgerEnvironment, checkpoint: ShardCheckpoint): Promise<ClaimedSnapshot> => {
   const { shard } = checkpoint
   environment.root.resetReadTxn()
   const accounts: Array<Uint8Array> = []
   const live: Array<Uint8Array> = []
-  const parts = new Map<
-    string,
-    { segment: number; tenantId: string; part: number; savedAtMs: number; fingerprints: Uint8Array }
-  >()
-  const partOf = (segment: number, tenantId: string, part: number) => {
-    const id = `${segment}\u0000${tenantId}\u0000${part}`
-    let found = parts.get(id)
-    if (found === undefined) {
-      found = { segment, tenantId, part, savedAtMs: 0, fingerprints: new Uint8Array(0) }
-      parts.set(id, found)
-    }
-    return found
+  const parts: Array<SegmentFingerprints> = []
+  for (const { segment, epoch } of catalogOf(environment, shard)) {
+    const found = await withSegmentFile(environment.segmentsDir, shard, segment, epoch, async (file) => {
+      for (const spans of file.index.parts) {
+        if (segment >= checkpoint.base && segment <= checkpoint.segment)
+          accounts.push(await file.section(spans, "accounts"))
+        if (segment === checkpoint.segment) live.push(await file.section(spans, "live"))
+        const fingerprints = await file.section(spans, "fingerprints")
+        parts.push({
+          segment,
+          tenantId: spans.tenantId,
+          part: spans.part,
+          savedAtMs: file.index.savedAtMs,
+          fingerprints,
+        })
+      }
+      return true
+    })
+    if (found === undefined)
+      throw new Error(`segment ${segment} of shard ${shard} is cataloged but its file is missing`)
   }
-  for (const key of environment.segments.getKeys({ start: [shard], end: [shard + 1] })) {
-    const [, segment, tenantId, part, section] = key as SegmentKey
-    // getBinary copies out of the map (unlike getBinaryFast), so each section stays valid.
-    const read = () => environment.segments.getBinary(key) ?? new Uint8Array(0)
-    if (section === "a" && segment >= checkpoint.base && segment <= checkpoint.segment) accounts.push(read())
-    if (section === "l" && segment === checkpoint.segment) live.push(read())
-    if (section === "f") partOf(segment, tenantId, part).fingerprints = read()
-    if (section === "t") partOf(segment, tenantId, part).savedAtMs = savedAtOf(read())
-  }
-  const stored: Array<SegmentFingerprints> = [...parts.values()]
-  return { checkpoint, accounts, live, parts: stored }
+  return { checkpoint, accounts, live, parts }
+}
+
+/**
+ * Removes the shard's files that no catalog entry names and whose epoch is older than `epoch`:
+ * saves cut short, or fenced. Files of `epoch` or newer are left alone: a newer owner may be
+ * writing one that it is about to catalog.
+ */
+const removeUncatalogedFiles = async (environment: LedgerEnvironment, shard: number, epoch: number) => {
+  const cataloged = new Set(catalogOf(environment, shard).map((file) => `${file.segment}-${file.epoch}`))
+  const stale = (await listSegmentFiles(environment.segmentsDir, shard)).filter(
+    (file) => file.epoch < epoch && !cataloged.has(`${file.segment}-${file.epoch}`),
+  )
+  await removeSegmentFiles(environment.segmentsDir, shard, stale)
 }
 
 const claim = (environment: LedgerEnvironment, shard: number, epoch: number) =>
@@ -112,37 +126,11 @@ const claim = (environment: LedgerEnvironment, shard: number, epoch: number) =>
       environment.checkpoints.putSync(shard, { claimEpoch: epoch, saved: savedCheckpoint })
       return savedCheckpoint
     })
+    environment.root.resetReadTxn()
+    yield* onDisk(shard, () => removeUncatalogedFiles(environment, shard, epoch))
     if (saved === null) return undefined
-    return yield* unavailableTry(shard, () => readClaimed(environment, { shard, ...saved }))
+    return yield* onDisk(shard, () => readClaimed(environment, { shard, ...saved }))
   })
-
-const sectionsOf = (part: SegmentPart, savedAtMs: number): ReadonlyArray<readonly [SegmentKey[4], Uint8Array]> => [
-  ["a", part.accounts],
-  ["e", part.entries],
-  ["l", part.live],
-  ["f", part.fingerprints],
-  ["t", savedAtBytes(savedAtMs)],
-]
-
-const partBytes = (part: SegmentPart): number =>
-  part.accounts.byteLength + part.entries.byteLength + part.live.byteLength + part.fingerprints.byteLength
-
-/** Slices of parts of at most `saveSliceBytesMax` (one part at least each); at least one slice, for the checkpoint. */
-const slicesOf = (parts: ReadonlyArray<SegmentPart>): Array<Array<SegmentPart>> => {
-  const slices: Array<Array<SegmentPart>> = [[]]
-  let bytes = 0
-  for (const part of parts) {
-    const current = slices[slices.length - 1] as Array<SegmentPart>
-    if (current.length > 0 && bytes + partBytes(part) > saveSliceBytesMax) {
-      slices.push([part])
-      bytes = partBytes(part)
-    } else {
-      current.push(part)
-      bytes += partBytes(part)
-    }
-  }
-  return slices
-}
 
 const save = (
   environment: LedgerEnvironment,
@@ -152,43 +140,55 @@ const save = (
 ) =>
   Effect.gen(function* () {
     const { shard, epoch, nextOffset, segment, base } = checkpoint
-    const slices = slicesOf(parts)
-    for (const [index, slice] of slices.entries()) {
-      const last = index === slices.length - 1
-      yield* transact(environment, shard, (): undefined | Fenced => {
-        const claimEpoch = environment.checkpoints.get(shard)?.claimEpoch ?? 0
-        if (claimEpoch !== epoch) return { fencedBy: claimEpoch }
-        for (const part of slice) {
-          for (const [section, bytes] of sectionsOf(part, savedAtMs)) {
-            environment.segments.putSync([shard, segment, part.tenantId, part.part, section], bytes)
-          }
-        }
-        if (last) environment.checkpoints.putSync(shard, { claimEpoch, saved: { epoch, nextOffset, segment, base } })
-        return undefined
-      })
-    }
+    // Cheap early refusal; the transaction below checks again, atomically with the checkpoint move.
+    const claimedBefore = environment.checkpoints.get(shard)?.claimEpoch ?? 0
+    if (claimedBefore !== epoch) return yield* Effect.fail(new SnapshotFenced({ shard, epoch: claimedBefore }))
+    yield* onDisk(shard, () => writeSegmentFile(environment.segmentsDir, shard, segment, epoch, savedAtMs, parts))
+    yield* transact(environment, shard, (): undefined | Fenced => {
+      const claimEpoch = environment.checkpoints.get(shard)?.claimEpoch ?? 0
+      if (claimEpoch !== epoch) return { fencedBy: claimEpoch }
+      environment.segmentCatalog.putSync([shard, segment], epoch)
+      environment.checkpoints.putSync(shard, { claimEpoch, saved: { epoch, nextOffset, segment, base } })
+      return undefined
+    }).pipe(
+      Effect.tapError((error) =>
+        error._tag === "SnapshotFenced"
+          ? Effect.promise(() => removeSegmentFiles(environment.segmentsDir, shard, [{ segment, epoch }])).pipe(
+              Effect.catchCause(() => Effect.void),
+            )
+          : Effect.void,
+      ),
+    )
   })
 
 const readEntries = (environment: LedgerEnvironment, shard: number, segment: number, tenantId: string, part: number) =>
-  unavailableTry(shard, () => {
-    const entries = environment.segments.getBinary([shard, segment, tenantId, part, "e"])
-    const fingerprints = environment.segments.getBinary([shard, segment, tenantId, part, "f"])
-    if (entries === undefined || fingerprints === undefined) return undefined
-    // getBinary copies out of the map (unlike getBinaryFast), so these stay valid after later reads.
-    return { entries, fingerprints }
+  onDisk(shard, async () => {
+    const epoch = environment.segmentCatalog.get([shard, segment])
+    if (epoch === undefined) return undefined
+    const read = await withSegmentFile(environment.segmentsDir, shard, segment, epoch, async (file) => {
+      const spans = file.index.parts.find((candidate) => candidate.tenantId === tenantId && candidate.part === part)
+      if (spans === undefined) return undefined
+      return { entries: await file.section(spans, "entries"), fingerprints: await file.section(spans, "fingerprints") }
+    })
+    // A file deleted between the catalog read and the open: the part is gone.
+    return read
   })
 
+/** Drops the segments from the catalog, then removes their files (a crash between leaves files the next claim removes). */
 const deleteSegments = (environment: LedgerEnvironment, shard: number, segments: ReadonlyArray<StoredSegment>) =>
   transact(environment, shard, () => {
-    for (const { segment, parts } of segments) {
-      for (const { tenantId, part } of parts) {
-        for (const section of ["a", "e", "l", "f", "t"] as const) {
-          environment.segments.removeSync([shard, segment, tenantId, part, section])
-        }
-      }
+    const removed: Array<{ segment: number; epoch: number }> = []
+    for (const { segment } of segments) {
+      const epoch = environment.segmentCatalog.get([shard, segment])
+      if (epoch === undefined) continue
+      environment.segmentCatalog.removeSync([shard, segment])
+      removed.push({ segment, epoch })
     }
-    return undefined
-  }).pipe(Effect.catchTag("SnapshotFenced", () => Effect.void))
+    return removed
+  }).pipe(
+    Effect.flatMap((removed) => onDisk(shard, () => removeSegmentFiles(environment.segmentsDir, shard, removed))),
+    Effect.catchTag("SnapshotFenced", () => Effect.void),
+  )
 
 export const makeLmdbSnapshotStore = (environment: LedgerEnvironment): SnapshotStore["Service"] =>
   SnapshotStore.of({

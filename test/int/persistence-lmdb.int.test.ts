@@ -170,4 +170,55 @@ describe("LMDB persistence across restarts", () => {
     }
     expect(fs.readFileSync(lockPath, "utf8")).toBe(`${process.ppid}\n`)
   })
+
+  it("keeps segments as files the catalog names: a save cut short or fenced leaves none, a delete frees the disk", async () => {
+    const dataDir = freshDataDir()
+    const shardDir = path.join(dataDir, "segments", "1")
+    const files = () => (fs.existsSync(shardDir) ? fs.readdirSync(shardDir).sort() : [])
+    const segmentOf = (store: SnapshotStore["Service"], balance: bigint) =>
+      buildSegment(
+        {
+          accounts: [accountEntity("acc-1", balance, 2)].flatMap((e) => (e.kind === "account" ? [e.value] : [])),
+          entries: [],
+          live: [],
+        },
+        store.partBytesMax,
+      ).parts.map((part) => part.part)
+    await withNode(
+      dataDir,
+      Effect.gen(function* () {
+        const store = yield* SnapshotStore
+        yield* store.claim(1, 1)
+        yield* store.save({ shard: 1, epoch: 1, nextOffset: 1, segment: 10, base: 10 }, 0, segmentOf(store, 1n))
+        yield* store.save({ shard: 1, epoch: 1, nextOffset: 2, segment: 11, base: 11 }, 0, segmentOf(store, 2n))
+        expect(files()).toEqual(["10-1.seg", "11-1.seg"])
+        yield* store.deleteSegments(1, [{ segment: 10, parts: [] }])
+        expect(files()).toEqual(["11-1.seg"])
+      }),
+    )
+    // A save of epoch 1 cut short after its file was written: nothing names the file.
+    fs.copyFileSync(path.join(shardDir, "11-1.seg"), path.join(shardDir, "12-1.seg"))
+    await withNode(
+      dataDir,
+      Effect.gen(function* () {
+        const store = yield* SnapshotStore
+        const claimed = yield* store.claim(1, 2)
+        expect(claimed?.checkpoint.segment).toBe(11)
+        expect(claimed?.parts.map((part) => part.segment)).toEqual([11])
+        expect(files()).toEqual(["11-1.seg"])
+        const fenced = yield* Effect.result(
+          store.save({ shard: 1, epoch: 1, nextOffset: 3, segment: 12, base: 12 }, 0, segmentOf(store, 3n)),
+        )
+        expect(fenced._tag).toBe("Failure")
+        expect(files()).toEqual(["11-1.seg"])
+        yield* store.save({ shard: 1, epoch: 2, nextOffset: 3, segment: 12, base: 12 }, 0, segmentOf(store, 4n))
+        expect(files()).toEqual(["11-1.seg", "12-2.seg"])
+      }),
+    )
+    // A cataloged file that is missing is damage: the claim fails instead of losing accounts.
+    fs.rmSync(path.join(shardDir, "12-2.seg"))
+    const damaged = await withNode(dataDir, Effect.result(SnapshotStore.use((store) => store.claim(1, 3))))
+    expect(damaged._tag).toBe("Failure")
+    if (damaged._tag === "Failure") expect(damaged.failure._tag).toBe("SnapshotUnavailable")
+  })
 })

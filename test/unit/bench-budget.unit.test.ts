@@ -29,7 +29,14 @@ import {
   nodeSampleOf,
   parseProcStat,
 } from "../../bench/runner/node-budget.ts"
-import { judgeSoak, type SoakWindow, settledHeapOf, settledTailMs, soakWindowOf } from "../../bench/runner/soak.ts"
+import {
+  judgeSoak,
+  retainedHeapOf,
+  type SoakWindow,
+  settledHeapOf,
+  settledTailMs,
+  soakWindowOf,
+} from "../../bench/runner/soak.ts"
 import { loadScenario, parseScenario, planFromScenario } from "../../bench/scenarios/scenarios.ts"
 
 /** A stat line shaped like the kernel's: utime 1234 and stime 567 ticks, a command name with spaces and parentheses. */
@@ -262,6 +269,7 @@ const windowOf = (
   p99: number,
   completed = 300_000,
   heapEndMb = heapMb,
+  heapSettledMb = heapMb,
 ): SoakWindow => ({
   number,
   startMs: (number - 1) * 60_000,
@@ -272,22 +280,29 @@ const windowOf = (
   errors: 0,
   latencyMs: { p50: p99 / 4, p99, p999: p99 * 2, max: p99 * 3 },
   heapUsedBytesEnd: heapEndMb * 1e6,
-  heapUsedBytesSettled: heapMb * 1e6,
+  heapUsedBytesSettled: heapSettledMb * 1e6,
+  heapRetainedBytes: heapMb * 1e6,
   residentBytesEnd: residentMb * 1e6,
   cpuMicrosPerTransfer: 40,
   cpuCores: 0.2,
 })
 
-describe("the settled heap at a window's end", () => {
+describe("the settled and the retained heap at a window's end", () => {
   const readings = [
-    { offsetMs: 40_000, heapUsedBytes: 10 },
-    { offsetMs: 51_000, heapUsedBytes: 90 },
-    { offsetMs: 55_000, heapUsedBytes: 70 },
-    { offsetMs: 59_500, heapUsedBytes: 120 },
-    { offsetMs: 60_600, heapUsedBytes: 80 },
-    { offsetMs: 62_000, heapUsedBytes: 60 },
-    { offsetMs: 75_000, heapUsedBytes: Number.NaN },
+    { offsetMs: 40_000, heapUsedBytes: 10, heapRetainedBytes: Number.NaN },
+    { offsetMs: 51_000, heapUsedBytes: 90, heapRetainedBytes: 30 },
+    { offsetMs: 55_000, heapUsedBytes: 70, heapRetainedBytes: 30 },
+    { offsetMs: 59_500, heapUsedBytes: 120, heapRetainedBytes: 32 },
+    { offsetMs: 60_600, heapUsedBytes: 80, heapRetainedBytes: 31 },
+    { offsetMs: 62_000, heapUsedBytes: 60, heapRetainedBytes: 35 },
+    { offsetMs: 75_000, heapUsedBytes: Number.NaN, heapRetainedBytes: Number.NaN },
   ]
+
+  it("takes the latest retained reading by the window's end, up to one poll after it", () => {
+    expect(retainedHeapOf(readings, 60_000, false)).toBe(31)
+    expect(retainedHeapOf(readings, 60_000, true)).toBe(35)
+    expect(retainedHeapOf(readings, 45_000, false)).toBeNaN()
+  })
 
   it("is the lowest reading of the window's last 10 s, up to one poll after its end", () => {
     expect(settledHeapOf(readings, 60_000, settledTailMs(60_000), false)).toBe(70)
@@ -312,16 +327,22 @@ describe("soak verdicts", () => {
     expect(verdictsOf([windowOf(1, 100, 400, 5), windowOf(2, 111, 400, 5), windowOf(3, 100, 400, 5)])[0]).toBe(false)
     expect(verdictsOf([windowOf(1, 100, 400, 5), windowOf(2, 100, 400, 5), windowOf(3, 89, 400, 5)])[0]).toBe(false)
     const [heap] = judgeSoak([windowOf(1, 100, 400, 5), windowOf(2, 104, 400, 5), windowOf(3, 93, 400, 5)])
-    expect(heap?.actual).toBe("worst -7.0% (window 3: 93.0 MB); single readings at the ends: worst -7.0% (window 3)")
+    expect(heap?.actual).toBe(
+      "worst -7.0% (window 3: 93.0 MB); settled readings: worst -7.0% (window 3); " +
+        "single readings at the ends: worst -7.0% (window 3)",
+    )
   })
 
-  it("judges the settled heap, not the single reading at a window's end, and shows both", () => {
-    // Settled flat at 100 MB; the single readings caught 40 MB of young garbage in window 2.
-    const windows = [windowOf(1, 100, 400, 5), windowOf(2, 100, 400, 5, 300_000, 140), windowOf(3, 101, 400, 5)]
+  it("judges the retained heap, not the readings of the heap in use, and shows all three", () => {
+    // Retained flat at 100 MB; the readings in use caught promoted garbage in window 2.
+    const windows = [windowOf(1, 100, 400, 5), windowOf(2, 100, 400, 5, 300_000, 140, 160), windowOf(3, 101, 400, 5)]
     const [heap] = judgeSoak(windows)
     expect(heap?.pass).toBe(true)
-    expect(heap?.actual).toBe("worst +1.0% (window 3: 101.0 MB); single readings at the ends: worst +40.0% (window 2)")
-    expect(judgeSoak([windowOf(1, 100, 400, 5), windowOf(2, 120, 400, 5, 300_000, 100)])[0]?.pass).toBe(false)
+    expect(heap?.actual).toBe(
+      "worst +1.0% (window 3: 101.0 MB); settled readings: worst +60.0% (window 2); " +
+        "single readings at the ends: worst +40.0% (window 2)",
+    )
+    expect(judgeSoak([windowOf(1, 100, 400, 5), windowOf(2, 120, 400, 5, 300_000, 100, 100)])[0]?.pass).toBe(false)
   })
 
   it("measures RSS growth from the end of window 1 to the end, at most 100 MB", () => {
@@ -387,7 +408,7 @@ describe("the report's budget and window tables", () => {
       histogramBase64: "",
     },
     budget,
-    90_000_000,
+    { settledBytes: 90_000_000, retainedBytes: 60_000_000 },
   )
   const report: BenchReport = {
     scenario: "soak",
