@@ -14,6 +14,7 @@ import fs from "node:fs"
 import path from "node:path"
 import { Data, Effect, type Scope } from "effect"
 import { type Database, open, type RootDatabase } from "lmdb"
+import { SegmentLookupFiles } from "./segment-files.ts"
 
 /** The environment could not be opened (lock held, bad path, disk error): the node cannot start. */
 export class LmdbUnavailable extends Data.TaggedError("LmdbUnavailable")<{
@@ -55,6 +56,8 @@ export interface LedgerEnvironment {
   readonly writerEpochs: Database<number, number>
   /** Where the snapshot segments' files are (see `segment-files.ts`). */
   readonly segmentsDir: string
+  /** Segment files held open for lookups of evicted entries. */
+  readonly segmentLookups: SegmentLookupFiles
   /** [shard, segment] -> epoch that wrote the segment's file: the segments a checkpoint may use. */
   readonly segmentCatalog: Database<number, CatalogKey>
   /** shard -> claim epoch and last saved checkpoint. */
@@ -64,6 +67,9 @@ export interface LedgerEnvironment {
 }
 
 const defaultMapSizeBytes = 1024 * 1024 * 1024
+
+/** Lookups touch the newest segments most; a shard has a few dozen segments in a retention window. */
+const segmentFilesOpenMax = 64
 
 /**
  * `overlappingSync` is off: with it on (the lmdb-js default on Linux) the promise of `put` and
@@ -181,6 +187,7 @@ const openDatabases = (config: LmdbConfig): LedgerEnvironment => {
     journalEnds: root.openDB<number, number>({ name: "journal-ends", encoding: "msgpack", cache: false }),
     writerEpochs: root.openDB<number, number>({ name: "writer-epochs", encoding: "msgpack", cache: false }),
     segmentsDir,
+    segmentLookups: new SegmentLookupFiles(segmentsDir, segmentFilesOpenMax),
     segmentCatalog: root.openDB<number, CatalogKey>({ name: "segment-catalog", encoding: "msgpack", cache: false }),
     checkpoints: root.openDB<StoredCheckpoint, number>({ name: "checkpoints", encoding: "msgpack", cache: false }),
     leaseEpochs: root.openDB<number, number>({ name: "lease-epochs", encoding: "msgpack", cache: false }),
@@ -217,7 +224,10 @@ export const acquireLedgerEnvironment = (
       catch: (error) => new LmdbUnavailable({ dataDir: config.dataDir, message: lmdbErrorMessage(error) }),
     }),
     ({ lockPath, environment }) =>
-      Effect.promise(() => environment.root.close()).pipe(
+      Effect.promise(async () => {
+        environment.segmentLookups.closeAll()
+        await environment.root.close()
+      }).pipe(
         Effect.catchCause((cause) => Effect.logWarning("closing the LMDB environment failed", cause)),
         Effect.ensuring(Effect.sync(() => releaseDirectoryLock(lockPath))),
       ),

@@ -125,6 +125,15 @@ const readExactly = async (handle: fs.promises.FileHandle, position: number, len
   return bytes
 }
 
+/** The index's length, from a file's header; throws on a file that is not a segment file. */
+const indexLengthOf = (header: Uint8Array, shard: number, segment: number): number => {
+  const view = new DataView(header.buffer, header.byteOffset, header.byteLength)
+  if (view.getUint32(0, true) !== magic) throw new Error(`segment ${segment} of shard ${shard}: not a segment file`)
+  return view.getUint32(4, true)
+}
+
+const parseIndex = (bytes: Uint8Array): SegmentFileIndex => JSON.parse(new TextDecoder().decode(bytes))
+
 /** An open segment file: its index, and its sections read on demand. */
 export interface SegmentFileReader {
   readonly index: SegmentFileIndex
@@ -150,11 +159,8 @@ export const withSegmentFile = async <A>(
     throw error
   }
   try {
-    const header = await readExactly(handle, 0, headerBytes)
-    const view = new DataView(header.buffer)
-    if (view.getUint32(0, true) !== magic) throw new Error(`segment ${segment} of shard ${shard}: not a segment file`)
-    const indexBytes = view.getUint32(4, true)
-    const index = JSON.parse(new TextDecoder().decode(await readExactly(handle, headerBytes, indexBytes)))
+    const indexBytes = indexLengthOf(await readExactly(handle, 0, headerBytes), shard, segment)
+    const index = parseIndex(await readExactly(handle, headerBytes, indexBytes))
     const dataStart = headerBytes + indexBytes
     return await use({
       index,
@@ -162,6 +168,105 @@ export const withSegmentFile = async <A>(
     })
   } finally {
     await handle.close()
+  }
+}
+
+const readExactlySync = (fd: number, position: number, length: number): Uint8Array => {
+  const bytes = new Uint8Array(length)
+  let filled = 0
+  while (filled < length) {
+    const bytesRead = fs.readSync(fd, bytes, filled, length - filled, position + filled)
+    if (bytesRead === 0) throw new Error(`segment file ends at ${position + filled}, ${length - filled} bytes short`)
+    filled += bytesRead
+  }
+  return bytes
+}
+
+interface OpenSegmentFile {
+  readonly fd: number
+  readonly index: SegmentFileIndex
+  readonly dataStart: number
+}
+
+/**
+ * Segment files held open for lookups of evicted entries. A lookup is a synchronous `pread` of a
+ * page that is almost always in the page cache (the segment was written recently, or read by the
+ * lookup before): a copy of microseconds, where an asynchronous read costs a thread-pool round
+ * trip per call, and lookups of one account run one after another, so a burst of reads of old
+ * payments would queue behind those round trips. At most `openMax` files stay open, the least
+ * recently used closed first; a deleted segment's file is closed so its disk space is given back.
+ */
+export class SegmentLookupFiles {
+  private readonly open = new Map<string, OpenSegmentFile>()
+
+  constructor(
+    private readonly segmentsDir: string,
+    private readonly openMax: number,
+  ) {}
+
+  /** The entries and fingerprints of one part; undefined when the file or the part does not exist. */
+  readPart(
+    shard: number,
+    segment: number,
+    epoch: number,
+    tenantId: string,
+    part: number,
+  ): { entries: Uint8Array; fingerprints: Uint8Array } | undefined {
+    const file = this.fileOf(shard, segment, epoch)
+    if (file === undefined) return undefined
+    const spans = file.index.parts.find((candidate) => candidate.tenantId === tenantId && candidate.part === part)
+    if (spans === undefined) return undefined
+    const read = (name: SectionName) =>
+      readExactlySync(file.fd, file.dataStart + spans.sections[name][0], spans.sections[name][1])
+    return { entries: read("entries"), fingerprints: read("fingerprints") }
+  }
+
+  /** Closes the files of segments about to be removed. */
+  forget(shard: number, files: ReadonlyArray<{ readonly segment: number; readonly epoch: number }>): void {
+    for (const { segment, epoch } of files) this.close(`${shard}/${segmentFileName(segment, epoch)}`)
+  }
+
+  closeAll(): void {
+    for (const key of [...this.open.keys()]) this.close(key)
+  }
+
+  private close(key: string): void {
+    const file = this.open.get(key)
+    if (file === undefined) return
+    this.open.delete(key)
+    fs.closeSync(file.fd)
+  }
+
+  private fileOf(shard: number, segment: number, epoch: number): OpenSegmentFile | undefined {
+    const key = `${shard}/${segmentFileName(segment, epoch)}`
+    const cached = this.open.get(key)
+    if (cached !== undefined) {
+      // Most recently used last: the map's insertion order is the eviction order.
+      this.open.delete(key)
+      this.open.set(key, cached)
+      return cached
+    }
+    let fd: number
+    try {
+      fd = fs.openSync(path.join(this.segmentsDir, key), "r")
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined
+      throw error
+    }
+    try {
+      const indexBytes = indexLengthOf(readExactlySync(fd, 0, headerBytes), shard, segment)
+      const file = {
+        fd,
+        index: parseIndex(readExactlySync(fd, headerBytes, indexBytes)),
+        dataStart: headerBytes + indexBytes,
+      }
+      if (this.open.size >= this.openMax) this.close(this.open.keys().next().value as string)
+      this.open.set(key, file)
+      return file
+    } catch (error) {
+      fs.closeSync(fd)
+      throw error
+    }
   }
 }
 

@@ -161,17 +161,17 @@ const save = (
     )
   })
 
+/** Synchronous, like a read of the memory map: see `SegmentLookupFiles`. */
 const readEntries = (environment: LedgerEnvironment, shard: number, segment: number, tenantId: string, part: number) =>
-  onDisk(shard, async () => {
-    const epoch = environment.segmentCatalog.get([shard, segment])
-    if (epoch === undefined) return undefined
-    const read = await withSegmentFile(environment.segmentsDir, shard, segment, epoch, async (file) => {
-      const spans = file.index.parts.find((candidate) => candidate.tenantId === tenantId && candidate.part === part)
-      if (spans === undefined) return undefined
-      return { entries: await file.section(spans, "entries"), fingerprints: await file.section(spans, "fingerprints") }
-    })
-    // A file deleted between the catalog read and the open: the part is gone.
-    return read
+  Effect.try({
+    try: () => {
+      const epoch = environment.segmentCatalog.get([shard, segment])
+      // Not cataloged, or its file deleted since: the part is gone.
+      if (epoch === undefined) return undefined
+      return environment.segmentLookups.readPart(shard, segment, epoch, tenantId, part)
+    },
+    catch: (error) =>
+      new SnapshotUnavailable({ shard, message: error instanceof Error ? error.message : String(error) }),
   })
 
 /** Drops the segments from the catalog, then removes their files (a crash between leaves files the next claim removes). */
@@ -186,7 +186,12 @@ const deleteSegments = (environment: LedgerEnvironment, shard: number, segments:
     }
     return removed
   }).pipe(
-    Effect.flatMap((removed) => onDisk(shard, () => removeSegmentFiles(environment.segmentsDir, shard, removed))),
+    Effect.flatMap((removed) =>
+      onDisk(shard, () => {
+        environment.segmentLookups.forget(shard, removed)
+        return removeSegmentFiles(environment.segmentsDir, shard, removed)
+      }),
+    ),
     Effect.catchTag("SnapshotFenced", () => Effect.void),
   )
 

@@ -16,7 +16,7 @@ import { ShardLeases } from "../../persistence/shard-leases.ts"
 import { SnapshotStore } from "../../persistence/snapshot-store.ts"
 import { accountEntity, depositRecord, paymentEntity } from "../contract/fixtures.ts"
 import { journalContract } from "../contract/journal.contract.ts"
-import { snapshotStoreContract } from "../contract/snapshot-store.contract.ts"
+import { entriesOf, snapshotStoreContract } from "../contract/snapshot-store.contract.ts"
 
 const dataDirs: Array<string> = []
 const freshDataDir = (): string => {
@@ -220,5 +220,47 @@ describe("LMDB persistence across restarts", () => {
     const damaged = await withNode(dataDir, Effect.result(SnapshotStore.use((store) => store.claim(1, 3))))
     expect(damaged._tag).toBe("Failure")
     if (damaged._tag === "Failure") expect(damaged.failure._tag).toBe("SnapshotUnavailable")
+  })
+
+  it("reads entries back through a bounded set of open files, and closes a deleted segment's file", async () => {
+    const dataDir = freshDataDir()
+    const openSegmentFiles = () =>
+      fs.readdirSync("/proc/self/fd").filter((fd) => {
+        try {
+          return fs.readlinkSync(path.join("/proc/self/fd", fd)).startsWith(path.join(dataDir, "segments"))
+        } catch {
+          return false // the directory listing's own descriptor, closed meanwhile
+        }
+      }).length
+    const segments = 80
+    await withNode(
+      dataDir,
+      Effect.gen(function* () {
+        const store = yield* SnapshotStore
+        yield* store.claim(1, 1)
+        for (let segment = 1; segment <= segments; segment++) {
+          const entry = paymentEntity(`pay-${segment}`, "settled")
+          const parts = buildSegment({ accounts: [], entries: entriesOf([entry]), live: [] }, store.partBytesMax).parts
+          const checkpoint = { shard: 1, epoch: 1, nextOffset: segment, segment, base: 1 }
+          yield* store.save(
+            checkpoint,
+            0,
+            parts.map((part) => part.part),
+          )
+        }
+        for (let segment = 1; segment <= segments; segment++) {
+          const read = yield* store.readEntries(1, segment, paymentEntity("any", "settled").value.tenantId, 0)
+          const [entry] = decodeSection(read?.entries as Uint8Array)
+          expect(entry).toEqual(paymentEntity(`pay-${segment}`, "settled"))
+        }
+        expect(openSegmentFiles()).toBe(64)
+        yield* store.deleteSegments(
+          1,
+          Array.from({ length: segments - 1 }, (_, index) => ({ segment: index + 1, parts: [] })),
+        )
+        expect(openSegmentFiles()).toBe(1)
+      }),
+    )
+    expect(openSegmentFiles()).toBe(0)
   })
 })
