@@ -1,9 +1,8 @@
 /**
  * Append latency (p50/p99/p99.9) and throughput of the LMDB journal (embedded mode), every append
- * fsync'd before it resolves, for batches of 1, 16 and 128 records: one shard appending alone,
- * then 16 shards at once (one append in flight per shard, as the runtime's group commit does),
- * where lmdb-js gathers the shards' appends into shared commits. Timed by the same loop as the
- * benchmark suite's LMDB ceiling. Then the replay time of a 10k-record shard. Data goes to a
+ * fsync'd before it resolves, for batches of 1, 16 and 128 records per shard: one shard, then
+ * appends holding 16 shards' records each (one node flush, one append in flight, as the node
+ * does). Timed by the same loop as the benchmark suite's LMDB ceiling. Then the replay time of a 10k-record shard. Data goes to a
  * temporary directory under BENCH_DIR (default: the OS temp directory), on the disk being measured.
  * Run: `node --import tsx bench/journal-lmdb-append.ts` (BENCH_SECONDS sets each run's length).
  */

@@ -1,8 +1,8 @@
 /**
  * The durability ceiling of embedded mode: how many journal records per second the product's LMDB
- * journal adapter (persistence/lmdb) makes durable, every append fsync'd before it resolves as in
- * the product, with the journal's group commit (a batch of records per append, one append in
- * flight per shard, 16 shards at once, whose appends lmdb-js gathers into shared commits).
+ * journal adapter (persistence/lmdb) makes durable, every append fsync'd before it resolves, in the
+ * shape the node uses it: one writer owning every shard, one append in flight, each append a node
+ * flush holding `batchRecords` records of every shard.
  * Data goes to `dataDir`, which must be on the disk being measured.
  * Run: `node --import tsx bench/baselines/lmdb-ceiling.ts [--duration-ms 10000] [--batch-records 64]
  * [--shards 16]` (a temporary directory under BENCH_DIR or the OS temp directory).
@@ -35,8 +35,9 @@ export interface LmdbCeilingOptions {
   readonly durationMs: number
   /** Encoded size of each record; default (or anything smaller) is the natural transfer record's. */
   readonly recordBytes?: number
+  /** Records of each shard in one append. */
   readonly batchRecords: number
-  /** Shards appending at once, one writer each; default 16 (the node's default SHARD_COUNT). */
+  /** Shards in each append; default 16 (the node's default SHARD_COUNT). */
   readonly shards?: number
   /** Appends before this are not measured; default 2000. */
   readonly warmupMs?: number
@@ -47,25 +48,27 @@ export const measureLmdbCeiling = async (options: LmdbCeilingOptions): Promise<C
   const recordBytes = Math.max(options.recordBytes ?? 0, naturalRecordBytes())
   const scope = await Effect.runPromise(Scope.make())
   try {
-    const writers = await Effect.runPromise(
+    const shardIds = Array.from({ length: shards }, (_, shard) => shard)
+    const writer = await Effect.runPromise(
       Effect.gen(function* () {
         // Built in the run's scope, so the journal stays open until the measurement is over.
         const journal = Context.get(yield* Layer.build(layerLmdb({ dataDir: options.dataDir })), Journal)
-        return yield* Effect.forEach(
-          Array.from({ length: shards }, (_, shard) => shard),
-          (shard) => journal.openWriter(shard),
-        )
+        return yield* journal.openWriter(shardIds)
       }).pipe(Scope.provide(scope)),
     )
-    const appends = writers.map(
-      (writer): AppendBatch =>
-        (records) =>
-          Effect.runPromise(writer.append(records)).then(() => undefined),
-    )
+    // One loop: the node keeps one flush in flight. Its records are dealt to the shards in turn.
+    const appends: ReadonlyArray<AppendBatch> = [
+      (records) =>
+        Effect.runPromise(
+          writer.appendShards(
+            shardIds.map((shard) => ({ shard, records: records.filter((_, index) => index % shards === shard) })),
+          ),
+        ).then(() => undefined),
+    ]
     const measurement = await measureAppendLoops(appends, {
       durationMs: options.durationMs,
       warmupMs: options.warmupMs ?? 2_000,
-      batchRecords: options.batchRecords,
+      batchRecords: options.batchRecords * shards,
       records: recordPool(recordBytes),
     })
     return ceilingResult("lmdb-journal", measurement, {
@@ -73,7 +76,8 @@ export const measureLmdbCeiling = async (options: LmdbCeilingOptions): Promise<C
       disk: describeDisk(options.dataDir),
       shards,
       recordBytes,
-      batchRecords: options.batchRecords,
+      batchRecordsPerShard: options.batchRecords,
+      appendsInFlight: 1,
       fsync: "every commit (the product's durableWriteOptions)",
       durationMs: options.durationMs,
     })
