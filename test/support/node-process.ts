@@ -57,6 +57,27 @@ export interface NodeProcess {
   readonly kill: (signal?: NodeJS.Signals) => Promise<void>
 }
 
+/** Nodes started by this process and still running. */
+const running = new Set<ChildProcess>()
+
+/**
+ * Kills every node still running. A test that fails before it stops its node would leave it
+ * running after the test file ends, taking CPU from every later test and benchmark: the test
+ * setup (`test/support/stop-nodes.ts`) calls this after each file.
+ */
+export const killRunningNodes = async (): Promise<void> => {
+  const children = [...running]
+  await Promise.all(
+    children.map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          child.once("exit", () => resolve())
+          if (!child.kill("SIGKILL")) resolve()
+        }),
+    ),
+  )
+}
+
 /** `nodeArguments` go before the entry point, e.g. `--cpu-prof` for a benchmark's profile. */
 export const startNodeProcess = async (
   env: Record<string, string>,
@@ -76,7 +97,13 @@ export const startNodeProcess = async (
   }
   child.stdout?.on("data", keep)
   child.stderr?.on("data", keep)
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
+  running.add(child)
+  const exited = new Promise<void>((resolve) =>
+    child.once("exit", () => {
+      running.delete(child)
+      resolve()
+    }),
+  )
   const kill = async (signal: NodeJS.Signals = "SIGKILL") => {
     if (child.exitCode === null && child.signalCode === null) child.kill(signal)
     await exited
