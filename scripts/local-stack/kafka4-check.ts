@@ -205,6 +205,21 @@ const withJournal = <A>(
 ): Promise<A> =>
   bounded(what, Effect.runPromise(Effect.scoped(program).pipe(Effect.provide(layerKafka(run.config)))), checkTimeoutMs)
 
+/**
+ * Replays shards 0 and 1 from another layer, as another process would: it opens its writer first,
+ * as recovery does, which completes every earlier transaction.
+ */
+const replayByNewLayer = (run: Run, start0: number, start1: number) =>
+  withJournal(
+    run,
+    "replay by a new layer",
+    Effect.gen(function* () {
+      const journal = yield* Journal
+      yield* journal.openWriter([0, 1])
+      return [yield* replayOf(journal, 0, start0), yield* replayOf(journal, 1, start1)] as const
+    }),
+  )
+
 /** A writer of shards 0 and 1 built from the adapter's own pieces, for the checks that must drive a transaction. */
 const rawWriter = async (run: Run): Promise<Producer> => {
   const producer = makeProducer(run.config, [0, 1])
@@ -321,16 +336,7 @@ const checkMultiShardAppend = async (run: Run): Promise<string> => {
   const expected1 = [`${start1}:two-1a`]
   expectReplay("replay by the writing process, shard 0", written.shard0, expected0, start0 + 2)
   expectReplay("replay by the writing process, shard 1", written.shard1, expected1, start1 + 1)
-  // Another process: it opens its writer first, as recovery does, which completes every earlier transaction.
-  const [shard0, shard1] = await withJournal(
-    run,
-    "replay by a new layer",
-    Effect.gen(function* () {
-      const journal = yield* Journal
-      yield* journal.openWriter([0, 1])
-      return [yield* replayOf(journal, 0, start0), yield* replayOf(journal, 1, start1)] as const
-    }),
-  )
+  const [shard0, shard1] = await replayByNewLayer(run, start0, start1)
   expectReplay("replay by a new layer, shard 0", shard0, expected0, start0 + 2)
   expectReplay("replay by a new layer, shard 1", shard1, expected1, start1 + 1)
   return (
@@ -373,15 +379,7 @@ const checkClientAbort = async (run: Run): Promise<string> => {
   // The aborted records and their abort marker hold offsets, so the committed records come after them:
   // this shows the aborted ones were written, and a replay that skips them filtered them out.
   expectEqual("next offsets of the committed append", committed, [start0 + 4, start1 + 3])
-  const [shard0, shard1] = await withJournal(
-    run,
-    "replay by a new layer",
-    Effect.gen(function* () {
-      const journal = yield* Journal
-      yield* journal.openWriter([0, 1])
-      return [yield* replayOf(journal, 0, start0), yield* replayOf(journal, 1, start1)] as const
-    }),
-  )
+  const [shard0, shard1] = await replayByNewLayer(run, start0, start1)
   expectReplay("shard 0", shard0, [`${start0 + 3}:abort-0c`], start0 + 4)
   expectReplay("shard 1", shard1, [`${start1 + 2}:abort-1b`], start1 + 3)
   return `aborted 2+1 records over shards 0 and 1, then committed 1+1: ${showReplay(0, start0, shard0)}; ${showReplay(1, start1, shard1)}`
