@@ -21,6 +21,8 @@ export interface NodeConfig {
   readonly dataDir: string
   readonly nodeId: string
   readonly tenants: ReadonlyArray<TenantKey>
+  /** The tenant file (`TENANTS_FILE`): tenants and hashed, scoped keys, reloaded while the node runs. */
+  readonly tenantsFile: string | undefined
   readonly limits: RuntimeLimits
   readonly edge: {
     readonly payloadBytesMax: number
@@ -108,16 +110,20 @@ const limitsConfig = Config.all({
 export const nodeConfig = Effect.gen(function* () {
   const mode = yield* Config.Literals(["embedded", "aws"], "MODE").pipe(Config.withDefault("embedded" as const))
   const tenantsText = yield* Config.String("TENANTS").pipe(Config.option)
+  const tenantsFile = yield* Config.String("TENANTS_FILE").pipe(Config.option)
   const tenants =
     tenantsText._tag === "Some"
       ? parseTenants(tenantsText.value)
-      : mode === "embedded"
-        ? [demoTenant]
-        : "is required in aws mode (tenantId:apiKey,...)"
+      : tenantsFile._tag === "Some"
+        ? []
+        : mode === "embedded"
+          ? [demoTenant]
+          : "is required in aws mode (tenantId:apiKey,...), unless TENANTS_FILE is set"
   if (typeof tenants === "string") return yield* new InvalidConfig({ message: `TENANTS ${tenants}` })
   const config: NodeConfig = {
     mode,
     tenants,
+    tenantsFile: tenantsFile._tag === "Some" ? tenantsFile.value : undefined,
     // A development node listens on loopback only; a production node (aws mode, in a pod) on every interface.
     host: yield* Config.String("HOST").pipe(Config.withDefault(mode === "embedded" ? "127.0.0.1" : "0.0.0.0")),
     port: yield* Config.Port("PORT").pipe(Config.withDefault(8080)),

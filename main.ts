@@ -14,6 +14,7 @@ import { layerLmdb } from "./persistence/lmdb/layer-lmdb.ts"
 import { layerRedisLeases } from "./persistence/redis/shard-leases-redis.ts"
 import type { ShardLeases } from "./persistence/shard-leases.ts"
 import type { SnapshotStore } from "./persistence/snapshot-store.ts"
+import { openTenantFile, type TenantFileSource } from "./tenancy/tenant-file-source.ts"
 import { serverResource } from "./transport/server.ts"
 
 const persistenceLayer = (config: NodeConfig): Layer.Layer<Journal | SnapshotStore | ShardLeases, unknown> =>
@@ -30,7 +31,34 @@ const persistenceLayer = (config: NodeConfig): Layer.Layer<Journal | SnapshotSto
         layerRedisLeases({ ...config.redis, nodeId: config.nodeId }),
       )
 
-const serve = (config: NodeConfig) =>
+/**
+ * The tenant file, watched until the scope closes. One that cannot be read or does not validate
+ * at start stops the node, as an invalid variable does; later versions that do not validate are
+ * logged and the one in force stays.
+ */
+const tenantFileResource = (filePath: string) =>
+  Effect.acquireRelease(
+    Effect.try({
+      try: () =>
+        openTenantFile(filePath, {
+          taken: (directory) =>
+            Effect.runSync(
+              Effect.logInfo(`tenant file ${filePath} version ${directory.version} in force`, {
+                tenants: directory.tenants.size,
+                keys: directory.keys.size,
+              }),
+            ),
+          refused: (message, kept) =>
+            Effect.runSync(
+              Effect.logWarning(`tenant file ${filePath} refused, version ${kept.version} stays: ${message}`),
+            ),
+        }),
+      catch: (error) => new InvalidConfig({ message: `TENANTS_FILE ${filePath}: ${(error as Error).message}` }),
+    }),
+    (source) => Effect.sync(() => source.close()),
+  )
+
+const serve = (config: NodeConfig, tenantFile: TenantFileSource | undefined) =>
   Layer.effectDiscard(
     Effect.gen(function* () {
       const processor = yield* PaymentNode
@@ -39,6 +67,7 @@ const serve = (config: NodeConfig) =>
         port: config.port,
         processor,
         tenants: config.tenants,
+        ...(tenantFile === undefined ? {} : { tenantFile: tenantFile.current }),
         edge: config.edge,
       })
       const where = config.mode === "embedded" ? `data in ${config.dataDir}` : `journal ${config.kafka.topic}`
@@ -50,10 +79,15 @@ const serve = (config: NodeConfig) =>
 
 const program = Effect.gen(function* () {
   const config = yield* nodeConfig
+  // Before recovery: a tenant file that does not validate stops the node at once.
+  const tenantFile = config.tenantsFile === undefined ? undefined : yield* tenantFileResource(config.tenantsFile)
   return yield* Layer.launch(
-    serve(config).pipe(Layer.provide(layerPaymentNode(config.limits)), Layer.provide(persistenceLayer(config))),
+    serve(config, tenantFile).pipe(
+      Layer.provide(layerPaymentNode(config.limits)),
+      Layer.provide(persistenceLayer(config)),
+    ),
   )
-})
+}).pipe(Effect.scoped)
 
 const fiber = Effect.runFork(program)
 const stop = () => Effect.runFork(Fiber.interrupt(fiber))

@@ -5,6 +5,7 @@
 export const errorCodes = [
   "INVALID_REQUEST",
   "UNAUTHORIZED",
+  "FORBIDDEN",
   "UNKNOWN_ACCOUNT",
   "UNKNOWN_PAYMENT",
   "ACCOUNT_EXISTS",

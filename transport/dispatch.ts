@@ -6,7 +6,21 @@
 import { randomUUID } from "node:crypto"
 import type { OutcomeCallback, Processor } from "../actors/processor.ts"
 import type { TenantId } from "../core/ids.ts"
-import type { Operation } from "./wire-request.ts"
+import type { Scope } from "../tenancy/tenant-file.ts"
+import type { Operation, OperationName } from "./wire-request.ts"
+
+/** The scope a key needs for each operation. */
+const scopeOfOperation: Readonly<Record<OperationName, Scope>> = {
+  openAccount: "payments",
+  deposit: "payments",
+  transfer: "payments",
+  getAccount: "read",
+  getPayment: "read",
+}
+
+/** Undefined when the scopes allow the operation, else the FORBIDDEN message. */
+export const forbiddenMessage = (scopes: ReadonlySet<Scope>, op: OperationName): string | undefined =>
+  scopes.has(scopeOfOperation[op]) ? undefined : `the API key lacks the "${scopeOfOperation[op]}" scope ${op} needs`
 
 /** A W3C traceparent when the request carried one (so the trace continues into the journal), else a fresh id. */
 const correlationIdOf = (traceparent: string | undefined): string => traceparent ?? randomUUID()

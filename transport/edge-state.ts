@@ -5,11 +5,11 @@
  */
 import type { Processor } from "../actors/processor.ts"
 import type { NodeConfig } from "../config.ts"
-import type { Authenticator } from "./auth.ts"
+import type { KeyAuthenticator } from "../tenancy/key-authenticator.ts"
 
 export interface EdgeState {
   readonly processor: Processor
-  readonly authenticate: Authenticator
+  readonly keys: KeyAuthenticator
   readonly edge: NodeConfig["edge"]
   /** HTTP requests accepted and not yet answered or aborted; at most `edge.httpInFlightMax`. */
   httpInFlight: number

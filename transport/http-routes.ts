@@ -6,9 +6,9 @@
  */
 import type { Outcome } from "../actors/processor.ts"
 import type { ErrorCode } from "../core/errors.ts"
-import type { TenantId } from "../core/ids.ts"
+import type { Principal } from "../tenancy/key-authenticator.ts"
 import { bearerKey } from "./auth.ts"
-import { dispatch } from "./dispatch.ts"
+import { dispatch, forbiddenMessage } from "./dispatch.ts"
 import type { EdgeState } from "./edge-state.ts"
 import { renderMetrics } from "./metrics.ts"
 import type { HttpRequest, HttpResponse, TemplatedApp } from "./uws.ts"
@@ -42,7 +42,7 @@ class Exchange {
   constructor(
     private readonly res: HttpResponse,
     private readonly state: EdgeState,
-    readonly tenantId: TenantId,
+    readonly principal: Principal,
     readonly traceparent: string | undefined,
   ) {
     state.httpInFlight++
@@ -83,8 +83,8 @@ const admit = (
   params: ReadonlyArray<string> | undefined,
   hasBody: boolean,
 ): Exchange | undefined => {
-  const tenantId = state.authenticate(bearerKey(req.getHeader("authorization")))
-  if (tenantId === undefined) {
+  const principal = state.keys.authenticate(bearerKey(req.getHeader("authorization")))
+  if (principal === undefined) {
     sendError(res, "UNAUTHORIZED", "a valid API key is required: Authorization: Bearer <key>", hasBody)
     return undefined
   }
@@ -101,14 +101,21 @@ const admit = (
     sendError(res, "OVERLOADED", `more than ${state.edge.httpInFlightMax} HTTP requests in flight`, hasBody)
     return undefined
   }
-  return new Exchange(res, state, tenantId, readTraceparent(req.getHeader("traceparent")))
+  return new Exchange(res, state, principal, readTraceparent(req.getHeader("traceparent")))
 }
 
 const run = (state: EdgeState, exchange: Exchange, op: OperationName, fields: Fields): void => {
+  const forbidden = forbiddenMessage(exchange.principal.scopes, op)
+  if (forbidden !== undefined) {
+    exchange.fail("FORBIDDEN", forbidden)
+    return
+  }
   const operation = decodeOperation(op, fields)
   if (isInvalidRequest(operation)) exchange.fail("INVALID_REQUEST", operation.message)
   else
-    dispatch(state.processor, exchange.tenantId, operation, exchange.traceparent, (outcome) => exchange.answer(outcome))
+    dispatch(state.processor, exchange.principal.tenantId, operation, exchange.traceparent, (outcome) =>
+      exchange.answer(outcome),
+    )
 }
 
 /** Reads a JSON object body, copying each chunk (uWS neuters it on return), up to `payloadBytesMax`. */

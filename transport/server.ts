@@ -6,7 +6,8 @@
 import { Effect, Schema, type Scope } from "effect"
 import type { Processor } from "../actors/processor.ts"
 import type { NodeConfig, TenantKey } from "../config.ts"
-import { makeAuthenticator } from "./auth.ts"
+import { makeKeyAuthenticator } from "../tenancy/key-authenticator.ts"
+import type { TenantDirectory } from "../tenancy/tenant-file.ts"
 import type { EdgeState } from "./edge-state.ts"
 import { registerHttpRoutes } from "./http-routes.ts"
 import { observeProcess } from "./process-metrics.ts"
@@ -18,6 +19,8 @@ export interface ServerOptions {
   readonly port: number
   readonly processor: Processor
   readonly tenants: ReadonlyArray<TenantKey>
+  /** The tenant file in force (`TENANTS_FILE`), when the node has one. */
+  readonly tenantFile?: () => TenantDirectory
   readonly edge: NodeConfig["edge"]
   /** How long `close` waits for requests in flight to be answered before closing sockets; default 2000. */
   readonly drainTimeoutMs?: number
@@ -38,6 +41,11 @@ export class ServerStartFailed extends Schema.TaggedError<ServerStartFailed>()("
 
 const drainPollMs = 10
 
+/** Tenant-file keys remembered once verified; more than a node's partners' keys. */
+const verifiedKeysMax = 4096
+/** At most one failed scrypt check per key id this often (see key-authenticator.ts). */
+const keyFailureSpacingMs = 1_000
+
 const waitForDrain = async (state: EdgeState, timeoutMs: number): Promise<void> => {
   const deadline = Date.now() + timeoutMs
   while (state.httpInFlight + state.wsInFlight > 0 && Date.now() < deadline) {
@@ -49,7 +57,13 @@ export const startServer = (options: ServerOptions): Promise<ServerHandle> =>
   new Promise((resolve, reject) => {
     const state: EdgeState = {
       processor: options.processor,
-      authenticate: makeAuthenticator(options.tenants),
+      keys: makeKeyAuthenticator({
+        environmentKeys: options.tenants,
+        directory: options.tenantFile ?? (() => undefined),
+        nowMs: Date.now,
+        verifiedMax: verifiedKeysMax,
+        failureSpacingMs: keyFailureSpacingMs,
+      }),
       edge: options.edge,
       httpInFlight: 0,
       wsInFlight: 0,

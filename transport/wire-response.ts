@@ -114,6 +114,7 @@ export const encodeHttpError = (code: ErrorCode, message: string): string =>
 export const httpStatusOf: Readonly<Record<ErrorCode, string>> = {
   INVALID_REQUEST: "400 Bad Request",
   UNAUTHORIZED: "401 Unauthorized",
+  FORBIDDEN: "403 Forbidden",
   UNKNOWN_ACCOUNT: "404 Not Found",
   UNKNOWN_PAYMENT: "404 Not Found",
   ACCOUNT_EXISTS: "409 Conflict",

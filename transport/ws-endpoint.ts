@@ -10,9 +10,9 @@
  * closed instead, which every client already treats as "outcome unknown, retry with the same key".
  * Frames over `payloadBytesMax` make uWS close the socket (`maxPayloadLength`).
  */
-import type { TenantId } from "../core/ids.ts"
+import type { Principal } from "../tenancy/key-authenticator.ts"
 import { bearerKey } from "./auth.ts"
-import { dispatch } from "./dispatch.ts"
+import { dispatch, forbiddenMessage } from "./dispatch.ts"
 import type { EdgeState } from "./edge-state.ts"
 import {
   compressionDisabled,
@@ -25,9 +25,13 @@ import {
 import { decodeFrame, isInvalidRequest } from "./wire-request.ts"
 import { encodeFrameAnswer, encodeFrameError, encodeHttpError, httpStatusOf } from "./wire-response.ts"
 
+/** A close code of the private range (4000-4999): the socket's key was revoked. */
+const closeCodeKeyRevoked = 4001
+
 /** Per-socket state, kept by uWS as the socket's user data. */
 interface Connection {
-  readonly tenantId: TenantId
+  /** Who the upgrade's key was; checked against the tenant file in force before each request. */
+  principal: Principal
   inFlight: number
   /** Set by the close handler: answers that arrive later are dropped, never sent on a dead socket. */
   closed: boolean
@@ -91,12 +95,12 @@ const upgrade = (state: EdgeState, res: HttpResponse, req: HttpRequest, context:
   const secWebSocketProtocol = req.getHeader("sec-websocket-protocol")
   const secWebSocketExtensions = req.getHeader("sec-websocket-extensions")
   const apiKey = bearerKey(req.getHeader("authorization")) || (req.getQuery("apiKey") ?? "")
-  const tenantId = state.authenticate(apiKey)
-  if (tenantId === undefined) {
+  const principal = state.keys.authenticate(apiKey)
+  if (principal === undefined) {
     refuseUpgrade(res, apiKey === "" ? "an API key is required" : "the API key is not valid")
     return
   }
-  const connection: Connection = { tenantId, inFlight: 0, closed: false, outbox: [] }
+  const connection: Connection = { principal, inFlight: 0, closed: false, outbox: [] }
   res.upgrade(connection, secWebSocketKey, secWebSocketProtocol, secWebSocketExtensions, context)
 }
 
@@ -130,7 +134,19 @@ const message = (
   }
   connection.inFlight++
   state.wsInFlight++
-  dispatch(state.processor, connection.tenantId, request.operation, request.traceparent, (outcome) => {
+  const principal = state.keys.current(connection.principal)
+  if (principal === undefined) {
+    // The key or its tenant left the tenant file: nothing more is served on this socket.
+    ws.end(closeCodeKeyRevoked, "the API key is no longer valid")
+    return
+  }
+  connection.principal = principal
+  const forbidden = forbiddenMessage(principal.scopes, request.operation.op)
+  if (forbidden !== undefined) {
+    ws.send(encodeFrameError(request.reqId, "FORBIDDEN", forbidden))
+    return
+  }
+  dispatch(state.processor, principal.tenantId, request.operation, request.traceparent, (outcome) => {
     connection.inFlight--
     if (connection.closed) {
       state.wsInFlight--

@@ -10,7 +10,8 @@
 import { pathToFileURL } from "node:url"
 import { Effect } from "effect"
 import { nodeConfig } from "../../config.ts"
-import { bearerKey, makeAuthenticator } from "../../transport/auth.ts"
+import { makeKeyAuthenticator } from "../../tenancy/key-authenticator.ts"
+import { bearerKey } from "../../transport/auth.ts"
 import {
   App,
   closeApp,
@@ -84,7 +85,14 @@ const main = async () => {
   const portIndex = process.argv.indexOf("--port")
   const port = portIndex >= 0 ? Number(process.argv[portIndex + 1] ?? "0") : 0
   const config = await Effect.runPromise(nodeConfig)
-  const authenticate = makeAuthenticator(config.tenants)
+  // The node's own key check, so the echo pays what the node pays per upgrade.
+  const keys = makeKeyAuthenticator({
+    environmentKeys: config.tenants,
+    directory: () => undefined,
+    nowMs: Date.now,
+    verifiedMax: 1,
+    failureSpacingMs: 1_000,
+  })
   const app = App()
   app.ws<EchoConnection>("/v1/ws", {
     maxPayloadLength: config.edge.payloadBytesMax,
@@ -99,7 +107,7 @@ const main = async () => {
       const secWebSocketProtocol = req.getHeader("sec-websocket-protocol")
       const secWebSocketExtensions = req.getHeader("sec-websocket-extensions")
       const apiKey = bearerKey(req.getHeader("authorization")) || (req.getQuery("apiKey") ?? "")
-      const tenantId = authenticate(apiKey)
+      const tenantId = keys.authenticate(apiKey)?.tenantId
       if (tenantId === undefined) {
         res.writeStatus("401 Unauthorized").end('{"error":{"code":"UNAUTHORIZED","message":"bad API key"}}')
         return

@@ -4,7 +4,7 @@
  * variable.
  */
 import { spawn } from "node:child_process"
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -85,5 +85,14 @@ describe("the node process", () => {
     const noTenants = await runToExit({ MODE: "aws", TENANTS: "" })
     expect(noTenants.code).toBe(1)
     expect(noTenants.output).toContain("TENANTS")
+    const tenantsFile = join(dataDir, "tenants.json")
+    writeFileSync(
+      tenantsFile,
+      JSON.stringify({ tenants: [{ tenantId: "acme", keys: [{ keyId: "k", hash: "clear-text" }] }] }),
+    )
+    const badFile = await runToExit({ TENANTS_FILE: tenantsFile })
+    expect(badFile.code).toBe(1)
+    expect(badFile.output).toContain("invalid configuration: TENANTS_FILE")
+    expect(badFile.output).toContain('["keys"][0]["scopes"]')
   })
 })

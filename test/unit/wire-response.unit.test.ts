@@ -109,6 +109,7 @@ describe("wire-response", () => {
     expect(statuses).toEqual({
       INVALID_REQUEST: 400,
       UNAUTHORIZED: 401,
+      FORBIDDEN: 403,
       UNKNOWN_ACCOUNT: 404,
       UNKNOWN_PAYMENT: 404,
       ACCOUNT_EXISTS: 409,

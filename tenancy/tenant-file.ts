@@ -1,0 +1,86 @@
+/**
+ * The tenant file (`TENANTS_FILE`): the tenants a node serves and their API keys, each key stored
+ * as a salted scrypt hash with its scopes. Parsing validates everything at once and names the
+ * first offending field; a file that does not validate is refused whole, so a node never runs
+ * with half of a configuration. The directory it yields is immutable: a reload builds a new one.
+ *
+ * ```json
+ * { "tenants": [
+ *     { "tenantId": "acme",
+ *       "keys": [{ "keyId": "acme-live-1", "hash": "scrypt$16384$8$1$...$...", "scopes": ["payments", "read"] }] } ] }
+ * ```
+ */
+import { createHash } from "node:crypto"
+import { Result, Schema } from "effect"
+import type { TenantId } from "../core/ids.ts"
+import { type ApiKeyHash, keyIdPattern, parseApiKeyHash } from "./api-keys.ts"
+
+/** What a key may do: send payment commands, read accounts and payments, review held payments. */
+export type Scope = "payments" | "read" | "ops"
+export const scopes: ReadonlyArray<Scope> = ["payments", "read", "ops"]
+
+const tenantIdPattern = /^[A-Za-z0-9_-]{1,64}$/
+
+const KeySchema = Schema.Struct({
+  keyId: Schema.String.check(Schema.isPattern(keyIdPattern)),
+  hash: Schema.String,
+  scopes: Schema.Array(Schema.Literals(scopes)).check(Schema.isMinLength(1)),
+})
+
+const TenantFileSchema = Schema.Struct({
+  tenants: Schema.Array(
+    Schema.Struct({
+      tenantId: Schema.String.check(Schema.isPattern(tenantIdPattern)),
+      keys: Schema.Array(KeySchema),
+    }),
+  ),
+})
+
+export interface TenantKeyEntry {
+  readonly tenantId: TenantId
+  readonly keyId: string
+  readonly scopes: ReadonlySet<Scope>
+  readonly hash: ApiKeyHash
+}
+
+export interface TenantDirectory {
+  /** The first 12 hex digits of the file's SHA-256: which version of the file is in force. */
+  readonly version: string
+  readonly tenants: ReadonlySet<TenantId>
+  readonly keys: ReadonlyMap<string, TenantKeyEntry>
+}
+
+/** Why a file was refused: the field and what is wrong with it. */
+export class TenantFileInvalid extends Error {}
+
+const invalid = (message: string): never => {
+  throw new TenantFileInvalid(message)
+}
+
+/** Validates a tenant file's text and builds its directory; throws `TenantFileInvalid`. */
+export const parseTenantFile = (text: string): TenantDirectory => {
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch (error) {
+    return invalid(`not JSON: ${(error as Error).message}`)
+  }
+  const decoded = Schema.decodeUnknownResult(TenantFileSchema)(json, { onExcessProperty: "error" })
+  if (Result.isFailure(decoded)) return invalid(decoded.failure.message)
+  const tenants = new Set<TenantId>()
+  const keys = new Map<string, TenantKeyEntry>()
+  for (const [tenantIndex, tenant] of decoded.success.tenants.entries()) {
+    const tenantId = tenant.tenantId as TenantId
+    if (tenants.has(tenantId)) invalid(`tenants[${tenantIndex}].tenantId: "${tenantId}" appears twice`)
+    tenants.add(tenantId)
+    for (const [keyIndex, key] of tenant.keys.entries()) {
+      const at = `tenants[${tenantIndex}].keys[${keyIndex}]`
+      if (keys.has(key.keyId)) invalid(`${at}.keyId: "${key.keyId}" appears twice`)
+      const hash = parseApiKeyHash(key.hash)
+      if (typeof hash === "string") return invalid(`${at}.hash: ${hash}`)
+      keys.set(key.keyId, { tenantId, keyId: key.keyId, scopes: new Set(key.scopes), hash })
+    }
+  }
+  const version = createHash("sha256").update(text).digest("hex").slice(0, 12)
+  return { version, tenants, keys }
+}

@@ -1,0 +1,79 @@
+import { describe, expect, it } from "vitest"
+import { mintApiKey, parseApiKeyHash, splitApiKey, verifySecret } from "../../tenancy/api-keys.ts"
+import { parseTenantFile, TenantFileInvalid } from "../../tenancy/tenant-file.ts"
+
+const minted = mintApiKey("acme-live-1")
+const fileWith = (tenants: unknown): string => JSON.stringify({ tenants })
+const acme = (keys: unknown = [{ keyId: "acme-live-1", hash: minted.hash, scopes: ["payments", "read"] }]) => ({
+  tenantId: "acme",
+  keys,
+})
+
+const refusal = (text: string): string => {
+  try {
+    parseTenantFile(text)
+  } catch (error) {
+    if (error instanceof TenantFileInvalid) return error.message
+    throw error
+  }
+  throw new Error("the file was accepted")
+}
+
+describe("API keys", () => {
+  it("given a minted key, when its secret is checked against the stored hash, then only that secret verifies", () => {
+    const parts = splitApiKey(minted.apiKey)
+    expect(parts?.keyId).toBe("acme-live-1")
+    const stored = parseApiKeyHash(minted.hash)
+    if (typeof stored === "string") throw new Error(stored)
+    expect(verifySecret(parts?.secret as string, stored)).toBe(true)
+    expect(verifySecret(`${parts?.secret}x`, stored)).toBe(false)
+    expect(verifySecret(mintApiKey("acme-live-1").apiKey.split(".")[1] as string, stored)).toBe(false)
+  })
+
+  it("given keys not of the form keyId.secret, when split, then none is taken", () => {
+    for (const key of ["", "nodot", ".secret", "id.", "bad id.secret", `${"a".repeat(65)}.secret`]) {
+      expect(splitApiKey(key)).toBeUndefined()
+    }
+    expect(splitApiKey("id.sec.ret")).toEqual({ keyId: "id", secret: "sec.ret" })
+  })
+
+  it("given stored hashes with a bad shape or cost, when parsed, then each says what is wrong", () => {
+    const [, , , , salt, hash] = minted.hash.split("$")
+    expect(parseApiKeyHash("plain-text-key")).toMatch(/scrypt\$N\$r\$p/)
+    expect(parseApiKeyHash(`scrypt$1000$8$1$${salt}$${hash}`)).toMatch(/power of two/)
+    expect(parseApiKeyHash(`scrypt$${2 ** 21}$8$1$${salt}$${hash}`)).toMatch(/power of two up to/)
+    expect(parseApiKeyHash(`scrypt$16384$0$1$${salt}$${hash}`)).toMatch(/r must be/)
+    expect(parseApiKeyHash(`scrypt$16384$8$1$c2FsdA$${hash}`)).toMatch(/salt/)
+    expect(parseApiKeyHash(`scrypt$16384$8$1$${salt}$aGFzaA`)).toMatch(/hash must be 32 bytes/)
+  })
+})
+
+describe("tenant file", () => {
+  it("given a valid file, when parsed, then it lists the tenants and keys with their scopes and a version of the content", () => {
+    const text = fileWith([acme(), { tenantId: "beta", keys: [] }])
+    const directory = parseTenantFile(text)
+    expect([...directory.tenants]).toEqual(["acme", "beta"])
+    expect(directory.keys.get("acme-live-1")?.tenantId).toBe("acme")
+    expect([...(directory.keys.get("acme-live-1")?.scopes ?? [])]).toEqual(["payments", "read"])
+    expect(directory.version).toMatch(/^[0-9a-f]{12}$/)
+    expect(parseTenantFile(text).version).toBe(directory.version)
+    expect(parseTenantFile(fileWith([acme()])).version).not.toBe(directory.version)
+  })
+
+  it("given invalid files, when parsed, then each is refused with the offending field named", () => {
+    expect(refusal("{")).toMatch(/^not JSON/)
+    expect(refusal(JSON.stringify({ tenants: [acme()], extra: 1 }))).toMatch(/excess property[\s\S]*\["extra"\]/)
+    expect(refusal(fileWith([{ ...acme(), tenantId: "no spaces" }]))).toMatch(/\["tenants"\]\[0\]\["tenantId"\]/)
+    expect(refusal(fileWith([acme([{ keyId: "k1", hash: minted.hash, scopes: ["admin"] }])]))).toMatch(
+      /\["tenants"\]\[0\]\["keys"\]\[0\]\["scopes"\]\[0\]/,
+    )
+    expect(refusal(fileWith([acme([{ keyId: "k1", hash: minted.hash, scopes: [] }])]))).toMatch(/\["scopes"\]/)
+    expect(refusal(fileWith([acme([{ keyId: "k1", hash: "secret-in-clear", scopes: ["read"] }])]))).toBe(
+      "tenants[0].keys[0].hash: must be scrypt$N$r$p$salt$hash (see `npm run api-key`)",
+    )
+    expect(refusal(fileWith([acme(), acme([])]))).toBe('tenants[1].tenantId: "acme" appears twice')
+    expect(refusal(fileWith([acme(), { tenantId: "beta", keys: acme().keys }]))).toBe(
+      'tenants[1].keys[0].keyId: "acme-live-1" appears twice',
+    )
+  })
+})
