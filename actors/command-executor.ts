@@ -5,7 +5,7 @@
  * together), applies the events in memory at once, queues their records for the node's next flush,
  * and, once that flush is durable, releases the answer and carries out the decision's side effects.
  */
-import type { Command, Transfer } from "../core/commands.ts"
+import type { Capture, Command, Transfer } from "../core/commands.ts"
 import { commandAccount, entryKeyRead } from "../core/commands.ts"
 import { decide } from "../core/decide.ts"
 import type { Accepted } from "../core/decision.ts"
@@ -59,7 +59,7 @@ const mayPark = (shard: Shard, key: string | undefined): boolean =>
   shard.hasParked || (key !== undefined && shard.needsLookup(key))
 
 /** The transfer as one whose creditor this node commits with; a copy only when the caller said otherwise. */
-const localTransfer = (command: Transfer): Transfer =>
+const localTransfer = <C extends Transfer | Capture>(command: C): C =>
   command.creditorLocal ? command : { ...command, creditorLocal: true }
 
 /** The answer a command gets once durable: the account it changed, or the payment. */
@@ -77,7 +77,11 @@ const outcomeAfter = (shard: Shard, creditor: Shard | undefined, command: Comman
     case "Transfer":
     case "SettleTransfer":
     case "ReverseTransfer":
-    case "RedeliverCredit": {
+    case "RedeliverCredit":
+    case "Authorize":
+    case "Capture":
+    case "Void":
+    case "ExpireHold": {
       const payment = shard.ledger.payment(command.tenantId, command.from, command.paymentId)
       return payment === undefined ? reject("UNKNOWN_PAYMENT", "payment vanished") : { _tag: "Payment", payment }
     }
@@ -164,14 +168,27 @@ export class CommandExecutor {
       return
     }
     if (command._tag === "Transfer") {
-      this.runTransfer(shard, command, callback)
+      this.runTransfer(shard, command, command.to, callback)
+      return
+    }
+    if (command._tag === "Capture") {
+      // The authorization is in memory (live entries are never evicted) when it can still be captured.
+      const payment = shard.ledger.payment(command.tenantId, command.from, command.paymentId)
+      if (payment !== undefined && payment.status === "authorized") {
+        this.runTransfer(shard, command, payment.to, callback)
+        return
+      }
+    }
+    if (command._tag === "Authorize" && shard.live.size >= this.context.limits.pendingPaymentsMax) {
+      callback(reject("OVERLOADED", `shard ${shard.shard} has ${shard.live.size} payments pending or held`))
       return
     }
     this.decideAndCommit(shard, undefined, command, callback)
   }
 
-  private runTransfer(shard: Shard, command: Transfer, callback: OutcomeCallback): void {
-    const creditorIndex = this.shardIndexOf(command.tenantId, command.to)
+  /** A transfer, or the capture of an authorization: one commit with the creditor's shard when this node holds it. */
+  private runTransfer(shard: Shard, command: Transfer | Capture, to: AccountId, callback: OutcomeCallback): void {
+    const creditorIndex = this.shardIndexOf(command.tenantId, to)
     if (creditorIndex === shard.shard) {
       this.decideAndCommit(shard, undefined, localTransfer(command), callback)
       return
@@ -190,8 +207,9 @@ export class CommandExecutor {
       callback(unavailable(creditorIndex, "is not serving"))
       return
     }
-    // Another node holds the creditor: the credit becomes a saga step, and the payment stays live until it ends.
-    if (shard.live.size >= this.context.limits.pendingPaymentsMax) {
+    // Another node holds the creditor: the credit becomes a saga step, and the payment stays live until it ends
+    // (a captured authorization was live already).
+    if (command._tag === "Transfer" && shard.live.size >= this.context.limits.pendingPaymentsMax) {
       callback(reject("OVERLOADED", `shard ${shard.shard} has ${shard.live.size} payments pending`))
       return
     }

@@ -151,7 +151,7 @@ export class Shard {
     for (const entity of batch.changed) {
       if (entity.kind !== "payment") continue
       const key = entityKey(entity)
-      if (entity.value.status === "pending") this.live.set(key, entity.value)
+      if (isLive(entity)) this.live.set(key, entity.value)
       else this.live.delete(key)
     }
     this.snapshot?.changed(batch)

@@ -16,6 +16,8 @@ const timerKeyOf = (command: Command): string => {
   switch (command._tag) {
     case "RedeliverCredit":
       return `redeliver\u0000${paymentKey(command.tenantId, command.from, command.paymentId)}`
+    case "ExpireHold":
+      return `expire\u0000${paymentKey(command.tenantId, command.from, command.paymentId)}`
     default:
       return `${command._tag}\u0000${command.correlationId}`
   }
@@ -52,6 +54,13 @@ export class SideEffectRunner {
     const key = timerKeyOf(command)
     this.timers.get(key)?.()
     this.timers.delete(key)
+    if (atMs <= this.clock.nowMs()) {
+      // Already due (a hold that lapsed while the node was down): now, so that it is in line
+      // before anything the node serves after its recovery.
+      this.schedules++
+      this.deliver(command)
+      return
+    }
     if (this.timers.size >= this.timersMax) {
       // The payment stays pending in its journaled state; the next recovery resumes it.
       Effect.runFork(Effect.logWarning("timer bound reached; a scheduled command waits for the next recovery"))

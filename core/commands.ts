@@ -80,6 +80,46 @@ export interface RedeliverCredit extends CommandMeta {
   readonly attempt: number
 }
 
+/** Holds `amountMinor` on the debtor for `holdMs`, to be captured, voided, or released when the hold lapses. */
+export interface Authorize extends CommandMeta {
+  readonly _tag: "Authorize"
+  readonly paymentId: PaymentId
+  readonly from: AccountId
+  readonly to: AccountId
+  readonly amountMinor: bigint
+  readonly currency: Currency
+  readonly holdMs: number
+}
+
+/**
+ * Moves `amount` (all of the authorization when null) to the creditor and releases the rest of the
+ * hold. The amount is the request's decimal string in major units (checked for its form at the
+ * edge): its currency is the authorization's, which only the decider knows. `creditorLocal` as for
+ * a transfer; the runtime sets it.
+ */
+export interface Capture extends CommandMeta {
+  readonly _tag: "Capture"
+  readonly paymentId: PaymentId
+  readonly from: AccountId
+  readonly captureId: string
+  readonly amount: string | null
+  readonly creditorLocal: boolean
+}
+
+/** Releases an authorization's whole hold; nothing moves. */
+export interface Void extends CommandMeta {
+  readonly _tag: "Void"
+  readonly paymentId: PaymentId
+  readonly from: AccountId
+}
+
+/** The hold's timer: releases an authorization still held once its `holdExpiresAtMs` has come. */
+export interface ExpireHold extends CommandMeta {
+  readonly _tag: "ExpireHold"
+  readonly paymentId: PaymentId
+  readonly from: AccountId
+}
+
 export type Command =
   | OpenAccount
   | Deposit
@@ -88,6 +128,10 @@ export type Command =
   | SettleTransfer
   | ReverseTransfer
   | RedeliverCredit
+  | Authorize
+  | Capture
+  | Void
+  | ExpireHold
 
 /** The account whose actor (shard, ordering) a command belongs to. */
 export const commandAccount = (command: Command): AccountId => {
@@ -99,6 +143,10 @@ export const commandAccount = (command: Command): AccountId => {
     case "SettleTransfer":
     case "ReverseTransfer":
     case "RedeliverCredit":
+    case "Authorize":
+    case "Capture":
+    case "Void":
+    case "ExpireHold":
       return command.from
     case "ApplyCredit":
       return command.to
@@ -119,6 +167,10 @@ export const entryKeyRead = (command: Command): string | undefined => {
     case "SettleTransfer":
     case "ReverseTransfer":
     case "RedeliverCredit":
+    case "Authorize":
+    case "Capture":
+    case "Void":
+    case "ExpireHold":
       return paymentKey(command.tenantId, command.from, command.paymentId)
     case "ApplyCredit":
       return creditKey(command.tenantId, command.to, command.from, command.paymentId)

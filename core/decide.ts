@@ -9,6 +9,7 @@ import { type Rejection, reject } from "./errors.ts"
 import { type Event, eventSchemaVersion, type TransferDebited } from "./events.ts"
 import type { AccountId } from "./ids.ts"
 import type { Account, LedgerView } from "./ledger.ts"
+import { coversTransfer, decideAuthorize, decideCapture, decideExpireHold, decideVoid } from "./payment-lifecycle.ts"
 import { depositExpired, type LedgerPolicy, paymentExpired } from "./policy.ts"
 import { decideApplyCredit, decideRedeliverCredit, decideSagaEnd, startSaga } from "./transfer-saga.ts"
 
@@ -89,7 +90,7 @@ const decideTransfer = (view: LedgerView, command: Transfer, policy: LedgerPolic
     if (creditorMismatch !== undefined) return creditorMismatch
   }
   const sequence = debtor.sequence + 1
-  if (debtor.balanceMinor - command.amountMinor < debtor.floorMinor) {
+  if (!coversTransfer(debtor, command)) {
     const transfer = { to: command.to, amountMinor: command.amountMinor, currency: command.currency }
     const declined = { ...envelope(command, command.from, command.paymentId, sequence), ...transfer }
     return accept([{ _tag: "TransferDeclined", ...declined, reason: "INSUFFICIENT_FUNDS" }])
@@ -142,6 +143,14 @@ export const decide = (view: LedgerView, command: Command, policy: LedgerPolicy)
       return decideSagaEnd(view, command)
     case "RedeliverCredit":
       return decideRedeliverCredit(view, command, policy)
+    case "Authorize":
+      return decideAuthorize(view, command, policy)
+    case "Capture":
+      return decideCapture(view, command, policy)
+    case "Void":
+      return decideVoid(view, command, policy)
+    case "ExpireHold":
+      return decideExpireHold(view, command)
     default: {
       const _exhaustive: never = command
       return _exhaustive

@@ -17,6 +17,7 @@ const AccountSchema = Schema.Struct({
   currency: CurrencyCode,
   floorMinor: Minor,
   balanceMinor: Minor,
+  heldMinor: Minor,
   status: Schema.Literal("open"),
   sequence: Schema.Number,
 })
@@ -27,9 +28,12 @@ const PaymentSchema = Schema.Struct({
   to: AccountId,
   amountMinor: Minor,
   currency: CurrencyCode,
-  status: Schema.Literals(["pending", "settled", "declined"]),
+  status: Schema.Literals(["authorized", "pending", "settled", "declined", "voided", "expired"]),
   reason: Schema.NullOr(DeclineReason),
   createdAtMs: Schema.Number,
+  capturedAmountMinor: Minor,
+  holdExpiresAtMs: Schema.NullOr(Schema.Number),
+  captureId: Schema.NullOr(Schema.String),
 })
 const DepositSchema = Schema.Struct({
   tenantId: TenantId,
@@ -89,7 +93,8 @@ const valueJson = (entity: Entity): string => {
       const account = entity.value
       return (
         `{"tenantId":${json(account.tenantId)},"accountId":${json(account.accountId)},"currency":${json(account.currency)},` +
-        `"floorMinor":"${account.floorMinor}","balanceMinor":"${account.balanceMinor}","status":${json(account.status)},` +
+        `"floorMinor":"${account.floorMinor}","balanceMinor":"${account.balanceMinor}","heldMinor":"${account.heldMinor}",` +
+        `"status":${json(account.status)},` +
         `"sequence":${account.sequence}}`
       )
     }
@@ -98,7 +103,10 @@ const valueJson = (entity: Entity): string => {
       return (
         `{"tenantId":${json(payment.tenantId)},"paymentId":${json(payment.paymentId)},"from":${json(payment.from)},` +
         `"to":${json(payment.to)},"amountMinor":"${payment.amountMinor}","currency":${json(payment.currency)},` +
-        `"status":${json(payment.status)},"reason":${nullable(payment.reason)},"createdAtMs":${payment.createdAtMs}}`
+        `"status":${json(payment.status)},"reason":${nullable(payment.reason)},"createdAtMs":${payment.createdAtMs},` +
+        `"capturedAmountMinor":"${payment.capturedAmountMinor}",` +
+        `"holdExpiresAtMs":${payment.holdExpiresAtMs === null ? "null" : payment.holdExpiresAtMs},` +
+        `"captureId":${nullable(payment.captureId)}}`
       )
     }
     case "deposit": {

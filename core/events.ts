@@ -96,6 +96,32 @@ export const TransferReversed = Schema.TaggedStruct("TransferReversed", {
   reason: DeclineReason,
 })
 
+/** An authorization: `amountMinor` held on the debtor until `holdExpiresAtMs`, for `to`. */
+export const PaymentAuthorized = Schema.TaggedStruct("PaymentAuthorized", {
+  ...envelope,
+  to: AccountId,
+  amountMinor: Minor,
+  currency: CurrencyCode,
+  holdExpiresAtMs: Schema.Number,
+})
+
+/**
+ * The capture of an authorization: `amountMinor` left the debtor and the whole hold was released.
+ * `settled` as for a transfer's debit (the credit in the same journal record).
+ */
+export const PaymentCaptured = Schema.TaggedStruct("PaymentCaptured", {
+  ...envelope,
+  captureId: Schema.String,
+  amountMinor: Minor,
+  settled: Schema.Boolean,
+})
+
+/** An authorization's hold released by a void. */
+export const AuthorizationVoided = Schema.TaggedStruct("AuthorizationVoided", { ...envelope })
+
+/** An authorization's hold released because it lapsed uncaptured. */
+export const AuthorizationExpired = Schema.TaggedStruct("AuthorizationExpired", { ...envelope })
+
 export const Event = Schema.Union([
   AccountOpened,
   FundsDeposited,
@@ -105,6 +131,10 @@ export const Event = Schema.Union([
   CreditRefused,
   TransferSettled,
   TransferReversed,
+  PaymentAuthorized,
+  PaymentCaptured,
+  AuthorizationVoided,
+  AuthorizationExpired,
 ])
 export type Event = typeof Event.Type
 export type EventEncoded = typeof Event.Encoded
@@ -117,6 +147,8 @@ export type TransferCredited = typeof TransferCredited.Type
 export type CreditRefused = typeof CreditRefused.Type
 export type TransferSettled = typeof TransferSettled.Type
 export type TransferReversed = typeof TransferReversed.Type
+export type PaymentAuthorized = typeof PaymentAuthorized.Type
+export type PaymentCaptured = typeof PaymentCaptured.Type
 
 /** The events of one accepted command: the unit the journal appends and replays atomically. */
 export interface JournalRecord {
@@ -163,6 +195,13 @@ const eventJson = (event: Event): string => {
       return `${head}}`
     case "TransferReversed":
       return `${head},"reason":"${event.reason}"}`
+    case "PaymentAuthorized":
+      return `${head},"to":${json(event.to)},"amountMinor":"${event.amountMinor}","currency":${json(event.currency)},"holdExpiresAtMs":${event.holdExpiresAtMs}}`
+    case "PaymentCaptured":
+      return `${head},"captureId":${json(event.captureId)},"amountMinor":"${event.amountMinor}","settled":${event.settled}}`
+    case "AuthorizationVoided":
+    case "AuthorizationExpired":
+      return `${head}}`
   }
 }
 

@@ -4,7 +4,7 @@
  * fit the state is a corrupt journal (or a bug) and is asserted, never tolerated. Recovery replays
  * from exactly the state a snapshot saved, so the same assertions hold there as live.
  */
-import type { CreditRefused, Event, TransferCredited } from "./events.ts"
+import type { CreditRefused, Event, PaymentAuthorized, TransferCredited } from "./events.ts"
 import { checkEntity, invariant } from "./invariants.ts"
 import type { Account, Credit, Entity, Ledger, LedgerView, Payment } from "./ledger.ts"
 
@@ -45,6 +45,39 @@ const pendingPayment = (view: LedgerView, event: Event): Payment => {
   return payment
 }
 
+/** The live authorization a capture, void or expiry refers to; anything else is corruption. */
+const heldPayment = (view: LedgerView, event: Event): Payment => {
+  invariant(event.paymentId !== null, `${event._tag} without payment id`)
+  const payment = view.payment(event.tenantId, event.accountId, event.paymentId as Payment["paymentId"])
+  invariant(payment !== undefined, `${event._tag} for unknown payment ${event.paymentId}`)
+  invariant(payment.status === "authorized", `${event._tag} for ${payment.status} payment`)
+  return payment
+}
+
+const authorized = (account: Account, event: PaymentAuthorized): ReadonlyArray<Entity> => {
+  invariant(event.amountMinor > 0n, "authorization amount must be positive")
+  const heldMinor = account.heldMinor + event.amountMinor
+  invariant(account.balanceMinor - heldMinor >= account.floorMinor, `hold takes ${event.accountId} below its floor`)
+  const payment: Payment = {
+    tenantId: event.tenantId,
+    paymentId: event.paymentId as Payment["paymentId"],
+    from: event.accountId,
+    to: event.to,
+    amountMinor: event.amountMinor,
+    currency: event.currency,
+    status: "authorized",
+    reason: null,
+    createdAtMs: event.timestampMs,
+    capturedAmountMinor: 0n,
+    holdExpiresAtMs: event.holdExpiresAtMs,
+    captureId: null,
+  }
+  return [
+    { kind: "account", value: { ...account, heldMinor, sequence: event.sequence } },
+    { kind: "payment", value: payment },
+  ]
+}
+
 const versionsAfter = (view: LedgerView, event: Event): ReadonlyArray<Entity> => {
   switch (event._tag) {
     case "AccountOpened": {
@@ -56,6 +89,7 @@ const versionsAfter = (view: LedgerView, event: Event): ReadonlyArray<Entity> =>
         currency: event.currency,
         floorMinor: event.floorMinor,
         balanceMinor: 0n,
+        heldMinor: 0n,
         status: "open",
         sequence: 1,
       }
@@ -84,7 +118,10 @@ const versionsAfter = (view: LedgerView, event: Event): ReadonlyArray<Entity> =>
       const account = existingAccount(view, event)
       const balanceMinor = account.balanceMinor - event.amountMinor
       invariant(event.amountMinor > 0n, "transfer amount must be positive")
-      invariant(balanceMinor >= account.floorMinor, `debit takes ${event.accountId} below its floor`)
+      invariant(
+        balanceMinor - account.heldMinor >= account.floorMinor,
+        `debit takes ${event.accountId} below its floor`,
+      )
       const payment: Payment = {
         tenantId: event.tenantId,
         paymentId: event.paymentId as Payment["paymentId"],
@@ -95,6 +132,9 @@ const versionsAfter = (view: LedgerView, event: Event): ReadonlyArray<Entity> =>
         status: event.settled ? "settled" : "pending",
         reason: null,
         createdAtMs: event.timestampMs,
+        capturedAmountMinor: event.amountMinor,
+        holdExpiresAtMs: null,
+        captureId: null,
       }
       return [
         { kind: "account", value: withBalance(account, balanceMinor, event.sequence) },
@@ -113,6 +153,9 @@ const versionsAfter = (view: LedgerView, event: Event): ReadonlyArray<Entity> =>
         status: "declined",
         reason: event.reason,
         createdAtMs: event.timestampMs,
+        capturedAmountMinor: 0n,
+        holdExpiresAtMs: null,
+        captureId: null,
       }
       return [
         { kind: "account", value: withBalance(account, account.balanceMinor, event.sequence) },
@@ -152,8 +195,49 @@ const versionsAfter = (view: LedgerView, event: Event): ReadonlyArray<Entity> =>
       const account = existingAccount(view, event)
       const payment = pendingPayment(view, event)
       return [
-        { kind: "account", value: withBalance(account, account.balanceMinor + payment.amountMinor, event.sequence) },
+        {
+          kind: "account",
+          value: withBalance(account, account.balanceMinor + payment.capturedAmountMinor, event.sequence),
+        },
         { kind: "payment", value: { ...payment, status: "declined", reason: event.reason } },
+      ]
+    }
+    case "PaymentAuthorized":
+      return authorized(existingAccount(view, event), event)
+    case "PaymentCaptured": {
+      const account = existingAccount(view, event)
+      const payment = heldPayment(view, event)
+      invariant(event.amountMinor > 0n && event.amountMinor <= payment.amountMinor, "capture beyond its authorization")
+      const released: Account = {
+        ...account,
+        balanceMinor: account.balanceMinor - event.amountMinor,
+        heldMinor: account.heldMinor - payment.amountMinor,
+        sequence: event.sequence,
+      }
+      const captured: Payment = {
+        ...payment,
+        status: event.settled ? "settled" : "pending",
+        capturedAmountMinor: event.amountMinor,
+        captureId: event.captureId,
+      }
+      return [
+        { kind: "account", value: released },
+        { kind: "payment", value: captured },
+      ]
+    }
+    case "AuthorizationVoided":
+    case "AuthorizationExpired": {
+      const account = existingAccount(view, event)
+      const payment = heldPayment(view, event)
+      const released: Account = {
+        ...account,
+        heldMinor: account.heldMinor - payment.amountMinor,
+        sequence: event.sequence,
+      }
+      const status = event._tag === "AuthorizationVoided" ? "voided" : "expired"
+      return [
+        { kind: "account", value: released },
+        { kind: "payment", value: { ...payment, status } },
       ]
     }
     default: {

@@ -23,25 +23,47 @@ export interface Account {
   /** The lowest the balance may go; negative for an overdraft. */
   readonly floorMinor: bigint
   readonly balanceMinor: bigint
+  /** Sum of the live authorizations' holds on this account: `balanceMinor - heldMinor` is what it may spend. */
+  readonly heldMinor: bigint
   readonly status: "open"
   /** Sequence number of the last event applied to this account. */
   readonly sequence: number
 }
 
-export type PaymentStatus = "pending" | "settled" | "declined"
+/**
+ * authorized: the amount is held on the debtor, waiting for a capture, a void or the hold's expiry.
+ * pending: captured (or transferred) and debited, its credit on the way to another node's shard.
+ */
+export type PaymentStatus = "authorized" | "pending" | "settled" | "declined" | "voided" | "expired"
 
-/** A transfer as its debtor account records it; keyed by (tenant, debtor, paymentId). */
+/**
+ * A transfer or an authorization as its debtor account records it; keyed by (tenant, debtor,
+ * paymentId). A transfer is an authorization captured in full at once.
+ */
 export interface Payment {
   readonly tenantId: TenantId
   readonly paymentId: PaymentId
   readonly from: AccountId
   readonly to: AccountId
+  /** The amount asked for (authorized). */
   readonly amountMinor: bigint
   readonly currency: Currency
   readonly status: PaymentStatus
   readonly reason: DeclineReason | null
   readonly createdAtMs: number
+  /** What left the debtor: 0 until captured; the whole amount for a transfer. */
+  readonly capturedAmountMinor: bigint
+  /** When an authorization's hold lapses; null for a transfer. */
+  readonly holdExpiresAtMs: number | null
+  /** The idempotency key of the capture, once captured; null for a transfer. */
+  readonly captureId: string | null
 }
+
+/** The amount an authorization holds on its debtor while it lives. */
+export const heldBy = (payment: Payment): bigint => (payment.status === "authorized" ? payment.amountMinor : 0n)
+
+/** What an account may spend: its balance less its holds, down to its floor. */
+export const availableOf = (account: Account): bigint => account.balanceMinor - account.heldMinor
 
 export interface Deposit {
   readonly tenantId: TenantId
@@ -121,10 +143,12 @@ export const entityKey = (entity: Entity): string => {
 }
 
 /**
- * A live entry is one whose story is not over: a cross-shard payment still pending. Live entries
+ * A live entry is one whose story is not over: an authorization holding funds, or a cross-shard
+ * payment still pending. Live entries
  * are never evicted from memory and every snapshot saves them whole, so recovery has them at once.
  */
-export const isLive = (entry: Entry): boolean => entry.kind === "payment" && entry.value.status === "pending"
+export const isLive = (entry: Entry): boolean =>
+  entry.kind === "payment" && (entry.value.status === "pending" || entry.value.status === "authorized")
 
 /** Read access to a ledger, all that `decide` and `evolve` need. */
 export interface LedgerView {

@@ -18,7 +18,7 @@
 import type { ApplyCredit, RedeliverCredit, ReverseTransfer, SettleTransfer, Transfer } from "./commands.ts"
 import { accept, type Decision, envelope, unchanged } from "./decision.ts"
 import { reject } from "./errors.ts"
-import type { DeclineReason, TransferDebited } from "./events.ts"
+import type { DeclineReason, Event, TransferDebited } from "./events.ts"
 import type { LedgerView, Payment } from "./ledger.ts"
 import { creditExpired, type LedgerPolicy, redeliveryDelayMs, redeliveryHorizonMs } from "./policy.ts"
 import type { SideEffect } from "./side-effects.ts"
@@ -31,7 +31,8 @@ const creditOf = (payment: Payment, correlationId: string, timestampMs: number):
   paymentId: payment.paymentId,
   from: payment.from,
   to: payment.to,
-  amountMinor: payment.amountMinor,
+  // A partial capture credits what was captured; a transfer captured its whole amount.
+  amountMinor: payment.capturedAmountMinor,
   currency: payment.currency,
   paymentCreatedAtMs: payment.createdAtMs,
 })
@@ -51,7 +52,7 @@ const redeliveryOf = (payment: Payment, correlationId: string, atMs: number, att
 })
 
 /** The effects that move a pending payment on: deliver its credit now, and again later if nothing answers. */
-const deliveryEffects = (
+export const deliveryEffects = (
   payment: Payment,
   correlationId: string,
   nowMs: number,
@@ -74,9 +75,21 @@ export const startSaga = (command: Transfer, debited: TransferDebited, policy: L
     status: "pending",
     reason: null,
     createdAtMs: command.timestampMs,
+    capturedAmountMinor: command.amountMinor,
+    holdExpiresAtMs: null,
+    captureId: null,
   }
   return accept([debited], deliveryEffects(payment, command.correlationId, command.timestampMs, 1, policy))
 }
+
+/** A debit (a capture's) that makes `pending` a saga's state: its credit goes to the creditor's node. */
+export const startSagaFor = (
+  pending: Payment,
+  events: ReadonlyArray<Event>,
+  correlationId: string,
+  nowMs: number,
+  policy: LedgerPolicy,
+): Decision => accept(events, deliveryEffects(pending, correlationId, nowMs, 1, policy))
 
 const answerToDebtor = (command: ApplyCredit, reason: DeclineReason | null): SideEffect => {
   const meta = { tenantId: command.tenantId, correlationId: command.correlationId, timestampMs: command.timestampMs }
@@ -160,21 +173,4 @@ export const decideRedeliverCredit = (view: LedgerView, command: RedeliverCredit
   if (payment === undefined || payment.status !== "pending") return unchanged
   if (payment.createdAtMs + redeliveryHorizonMs(policy) <= command.timestampMs) return unchanged
   return accept([], deliveryEffects(payment, command.correlationId, command.timestampMs, command.attempt + 1, policy))
-}
-
-/**
- * What recovery must resume from journaled state alone: every pending payment's credit is
- * delivered again (the creditor deduplicates), with redeliveries scheduled after it.
- */
-export const pendingEffects = (
-  pendingPayments: Iterable<Payment>,
-  nowMs: number,
-  policy: LedgerPolicy,
-): Array<SideEffect> => {
-  const effects: Array<SideEffect> = []
-  for (const payment of pendingPayments) {
-    if (payment.status !== "pending") continue
-    effects.push(...deliveryEffects(payment, `resume:${payment.paymentId}`, nowMs, 1, policy))
-  }
-  return effects
 }

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from "node:crypto"
 import type { OutcomeCallback, Processor } from "../actors/processor.ts"
+import type { Command } from "../core/commands.ts"
 import type { TenantId } from "../core/ids.ts"
 import type { Scope } from "../tenancy/tenant-file.ts"
 import type { Operation, OperationName } from "./wire-request.ts"
@@ -16,6 +17,9 @@ const scopeOfOperation: Readonly<Record<OperationName, Scope>> = {
   transfer: "payments",
   getAccount: "read",
   getPayment: "read",
+  authorize: "payments",
+  capture: "payments",
+  void: "payments",
 }
 
 /** Undefined when the scopes allow the operation, else the FORBIDDEN message. */
@@ -86,5 +90,43 @@ export const dispatch = (
         callback,
       )
       return
+    case "authorize":
+    case "capture":
+    case "void":
+      processor.submit(lifecycleCommand(tenantId, operation, correlationIdOf(traceparent)), callback)
+      return
+  }
+}
+
+const lifecycleCommand = (
+  tenantId: TenantId,
+  operation: Extract<Operation, { readonly op: "authorize" | "capture" | "void" }>,
+  correlationId: string,
+): Command => {
+  const meta = { tenantId, correlationId, timestampMs: Date.now() }
+  switch (operation.op) {
+    case "authorize":
+      return {
+        _tag: "Authorize",
+        ...meta,
+        paymentId: operation.paymentId,
+        from: operation.from,
+        to: operation.to,
+        amountMinor: operation.amountMinor,
+        currency: operation.currency,
+        holdMs: operation.holdMs,
+      }
+    case "capture":
+      return {
+        _tag: "Capture",
+        ...meta,
+        paymentId: operation.paymentId,
+        from: operation.from,
+        captureId: operation.captureId,
+        amount: operation.amount,
+        creditorLocal: true,
+      }
+    case "void":
+      return { _tag: "Void", ...meta, paymentId: operation.paymentId, from: operation.from }
   }
 }

@@ -214,6 +214,22 @@ export const registerHttpRoutes = (app: TemplatedApp, state: EdgeState): void =>
     postRoute(state, "transfer", 0, (fields, _params, key) => withIdempotencyKey(fields, "paymentId", key)),
   )
   app.get("/v1/accounts/:accountId/payments/:paymentId", getRoute(state, "getPayment", ["accountId", "paymentId"]))
+  app.post(
+    "/v1/payments/authorizations",
+    postRoute(state, "authorize", 0, (fields, _params, key) => withIdempotencyKey(fields, "paymentId", key)),
+  )
+  app.post(
+    "/v1/accounts/:from/payments/:paymentId/capture",
+    postRoute(state, "capture", 2, (fields, [from, paymentId], key) => ({
+      ...withIdempotencyKey(fields, "captureId", key),
+      from,
+      paymentId,
+    })),
+  )
+  app.post(
+    "/v1/accounts/:from/payments/:paymentId/void",
+    postRoute(state, "void", 2, (fields, [from, paymentId]) => ({ ...fields, from, paymentId })),
+  )
   app.any("/*", (res, req) => {
     const route = `${req.getMethod().toUpperCase()} ${req.getUrl()}`
     // 404 rather than INVALID_REQUEST's usual 400: the contract answers unknown routes as not found.

@@ -18,7 +18,16 @@ import {
 /** What a partner puts in `reqId` to match answers to requests; echoed verbatim. */
 export type RequestId = string | number
 
-export const operationNames = ["openAccount", "deposit", "transfer", "getAccount", "getPayment"] as const
+export const operationNames = [
+  "openAccount",
+  "deposit",
+  "transfer",
+  "getAccount",
+  "getPayment",
+  "authorize",
+  "capture",
+  "void",
+] as const
 export type OperationName = (typeof operationNames)[number]
 
 export type Operation =
@@ -43,6 +52,24 @@ export type Operation =
       readonly amountMinor: bigint
       readonly currency: Currency
     }
+  | {
+      readonly op: "authorize"
+      readonly paymentId: PaymentId
+      readonly from: AccountId
+      readonly to: AccountId
+      readonly amountMinor: bigint
+      readonly currency: Currency
+      readonly holdMs: number
+    }
+  | {
+      readonly op: "capture"
+      readonly from: AccountId
+      readonly paymentId: PaymentId
+      readonly captureId: string
+      /** Major units as sent; its decimals are checked against the authorization's currency. */
+      readonly amount: string | null
+    }
+  | { readonly op: "void"; readonly from: AccountId; readonly paymentId: PaymentId }
   | { readonly op: "getAccount"; readonly accountId: AccountId }
   | { readonly op: "getPayment"; readonly accountId: AccountId; readonly paymentId: PaymentId }
 
@@ -156,6 +183,60 @@ const decodeTransfer = (fields: Fields): Operation | InvalidRequest => {
   }
 }
 
+/** How long a hold lasts when the request does not say: 7 days, as card schemes commonly allow. */
+export const holdSecondsDefault = 7 * 24 * 60 * 60
+/** The longest hold: 30 days. */
+export const holdSecondsMax = 30 * 24 * 60 * 60
+
+const readHoldMs = (fields: Fields): number | InvalidRequest => {
+  const value = fields.holdSeconds ?? holdSecondsDefault
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || value > holdSecondsMax)
+    return invalid(`holdSeconds must be an integer from 1 to ${holdSecondsMax}`)
+  return value * 1000
+}
+
+const decodeAuthorize = (fields: Fields): Operation | InvalidRequest => {
+  const transfer = decodeTransfer(fields)
+  if (isInvalidRequest(transfer) || transfer.op !== "transfer") return transfer
+  const holdMs = readHoldMs(fields)
+  if (isInvalidRequest(holdMs)) return holdMs
+  const { op: _transfer, ...payment } = transfer
+  return { op: "authorize", ...payment, holdMs }
+}
+
+/** A positive decimal string of at most `integerDigitsMax` integer digits; its decimals are the decider's to judge. */
+const capturedAmountPattern = /^(0|[1-9][0-9]{0,17})(\.[0-9]{1,3})?$/
+
+const decodeCapture = (fields: Fields): Operation | InvalidRequest => {
+  const from = readId(fields, "from")
+  if (isInvalidRequest(from)) return from
+  const paymentId = readId(fields, "paymentId")
+  if (isInvalidRequest(paymentId)) return paymentId
+  const captureId = readId(fields, "captureId")
+  if (isInvalidRequest(captureId)) return captureId
+  const amount = fields.amount
+  if (
+    amount !== undefined &&
+    (typeof amount !== "string" || !capturedAmountPattern.test(amount) || /^0(\.0+)?$/.test(amount))
+  )
+    return invalid('amount must be a positive decimal string such as "12.34"')
+  return {
+    op: "capture",
+    from: from as AccountId,
+    paymentId: paymentId as PaymentId,
+    captureId,
+    amount: amount === undefined ? null : amount,
+  }
+}
+
+const decodeVoid = (fields: Fields): Operation | InvalidRequest => {
+  const from = readId(fields, "from")
+  if (isInvalidRequest(from)) return from
+  const paymentId = readId(fields, "paymentId")
+  if (isInvalidRequest(paymentId)) return paymentId
+  return { op: "void", from: from as AccountId, paymentId: paymentId as PaymentId }
+}
+
 const decodeGetPayment = (fields: Fields): Operation | InvalidRequest => {
   const accountId = readId(fields, "accountId")
   if (isInvalidRequest(accountId)) return accountId
@@ -179,6 +260,12 @@ export const decodeOperation = (op: OperationName, fields: Fields): Operation | 
     }
     case "getPayment":
       return decodeGetPayment(fields)
+    case "authorize":
+      return decodeAuthorize(fields)
+    case "capture":
+      return decodeCapture(fields)
+    case "void":
+      return decodeVoid(fields)
   }
 }
 

@@ -4,7 +4,7 @@
  */
 import type { Outcome } from "../actors/processor.ts"
 import type { ErrorCode } from "../core/errors.ts"
-import type { Account, Payment } from "../core/ledger.ts"
+import { type Account, availableOf, type Payment } from "../core/ledger.ts"
 import { formatAmount } from "../core/money.ts"
 import type { RequestId } from "./wire-request.ts"
 
@@ -12,6 +12,7 @@ export interface WireAccount {
   readonly accountId: string
   readonly currency: string
   readonly balance: string
+  readonly held: string
   readonly available: string
   readonly floor: string
   readonly status: string
@@ -25,21 +26,22 @@ export interface WirePayment {
   readonly currency: string
   readonly status: string
   readonly createdAt: string
+  readonly authorizedAmount: string
+  readonly capturedAmount: string
+  readonly refundedAmount: string
+  readonly holdExpiresAt?: string
   readonly reason?: string
 }
 
-export const encodeAccount = (account: Account): WireAccount => {
-  const balance = formatAmount(account.balanceMinor, account.currency)
-  return {
-    accountId: account.accountId,
-    currency: account.currency,
-    balance,
-    // No holds exist yet, so everything in the balance is available; holds will subtract here.
-    available: balance,
-    floor: formatAmount(account.floorMinor, account.currency),
-    status: account.status,
-  }
-}
+export const encodeAccount = (account: Account): WireAccount => ({
+  accountId: account.accountId,
+  currency: account.currency,
+  balance: formatAmount(account.balanceMinor, account.currency),
+  held: formatAmount(account.heldMinor, account.currency),
+  available: formatAmount(availableOf(account), account.currency),
+  floor: formatAmount(account.floorMinor, account.currency),
+  status: account.status,
+})
 
 export const encodePayment = (payment: Payment): WirePayment => {
   const wire: WirePayment = {
@@ -50,9 +52,16 @@ export const encodePayment = (payment: Payment): WirePayment => {
     currency: payment.currency,
     status: payment.status,
     createdAt: new Date(payment.createdAtMs).toISOString(),
+    authorizedAmount: formatAmount(payment.amountMinor, payment.currency),
+    capturedAmount: formatAmount(payment.capturedAmountMinor, payment.currency),
+    // Refunds are not built yet: nothing was ever refunded.
+    refundedAmount: formatAmount(0n, payment.currency),
   }
-  return payment.reason === null ? wire : { ...wire, reason: payment.reason }
+  const held = payment.holdExpiresAtMs === null ? wire : { ...wire, holdExpiresAt: isoOf(payment.holdExpiresAtMs) }
+  return payment.reason === null ? held : { ...held, reason: payment.reason }
 }
+
+const isoOf = (ms: number): string => new Date(ms).toISOString()
 
 const json = JSON.stringify
 
@@ -62,10 +71,12 @@ const json = JSON.stringify
  * through one of them, and building the object first cost about twice as much.
  */
 export const accountJson = (account: Account): string => {
-  const balance = json(formatAmount(account.balanceMinor, account.currency))
+  const { currency } = account
   return (
-    `{"accountId":${json(account.accountId)},"currency":${json(account.currency)},"balance":${balance},` +
-    `"available":${balance},"floor":${json(formatAmount(account.floorMinor, account.currency))},"status":${json(account.status)}}`
+    `{"accountId":${json(account.accountId)},"currency":${json(currency)},` +
+    `"balance":${json(formatAmount(account.balanceMinor, currency))},"held":${json(formatAmount(account.heldMinor, currency))},` +
+    `"available":${json(formatAmount(availableOf(account), currency))},` +
+    `"floor":${json(formatAmount(account.floorMinor, currency))},"status":${json(account.status)}}`
   )
 }
 
@@ -73,7 +84,11 @@ export const paymentJson = (payment: Payment): string => {
   const fields =
     `{"paymentId":${json(payment.paymentId)},"from":${json(payment.from)},"to":${json(payment.to)},` +
     `"amount":${json(formatAmount(payment.amountMinor, payment.currency))},"currency":${json(payment.currency)},` +
-    `"status":${json(payment.status)},"createdAt":${json(new Date(payment.createdAtMs).toISOString())}`
+    `"status":${json(payment.status)},"createdAt":${json(isoOf(payment.createdAtMs))},` +
+    `"authorizedAmount":${json(formatAmount(payment.amountMinor, payment.currency))},` +
+    `"capturedAmount":${json(formatAmount(payment.capturedAmountMinor, payment.currency))},` +
+    `"refundedAmount":${json(formatAmount(0n, payment.currency))}` +
+    (payment.holdExpiresAtMs === null ? "" : `,"holdExpiresAt":${json(isoOf(payment.holdExpiresAtMs))}`)
   return payment.reason === null ? `${fields}}` : `${fields},"reason":${json(payment.reason)}}`
 }
 
@@ -124,6 +139,8 @@ export const httpStatusOf: Readonly<Record<ErrorCode, string>> = {
   PAYLOAD_TOO_LARGE: "413 Payload Too Large",
   OVERLOADED: "429 Too Many Requests",
   UNAVAILABLE: "503 Service Unavailable",
+  INVALID_STATE: "409 Conflict",
+  AMOUNT_EXCEEDS_REMAINING: "422 Unprocessable Entity",
 }
 
 export const httpStatusOk = "200 OK"

@@ -28,6 +28,9 @@ const entities: ReadonlyArray<Entity> = Array.from({ length: count }, (_, index)
     status: "settled",
     reason: null,
     createdAtMs: 1_700_000_000_000 + index,
+    capturedAmountMinor: BigInt(index + 1),
+    holdExpiresAtMs: null,
+    captureId: null,
   },
 }))
 

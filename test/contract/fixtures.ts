@@ -40,6 +40,7 @@ export const accountEntity = (
     currency: usd,
     floorMinor: -500n,
     balanceMinor,
+    heldMinor: 0n,
     status: "open",
     sequence,
   },
@@ -57,6 +58,9 @@ export const paymentEntity = (paymentId: string, status: "pending" | "settled" |
     status,
     reason: status === "declined" ? "INSUFFICIENT_FUNDS" : null,
     createdAtMs: 1_700_000_000_123,
+    capturedAmountMinor: status === "declined" ? 0n : 999_999_999_999_999_999_99n,
+    holdExpiresAtMs: null,
+    captureId: null,
   },
 })
 

@@ -67,6 +67,7 @@ describe("the node process", () => {
           accountId: "alice",
           currency: "JPY",
           balance: "1500",
+          held: "0",
           available: "1500",
           floor: "0",
           status: "open",

@@ -50,6 +50,7 @@ describe("WebSocket operations", () => {
         accountId: debtor,
         currency: "USD",
         balance: "0.00",
+        held: "0.00",
         available: "0.00",
         floor: "0.00",
         status: "open",
@@ -71,6 +72,7 @@ describe("WebSocket operations", () => {
         accountId: debtor,
         currency: "USD",
         balance: "100.00",
+        held: "0.00",
         available: "100.00",
         floor: "0.00",
         status: "open",
@@ -97,6 +99,9 @@ describe("WebSocket operations", () => {
         currency: "USD",
         status: "settled",
         createdAt: expect.stringMatching(isoTimestamp),
+        authorizedAmount: "12.34",
+        capturedAmount: "12.34",
+        refundedAmount: "0.00",
       },
     })
     const remote = await client.request("transfer", {
@@ -167,6 +172,9 @@ describe("WebSocket operations", () => {
         status: "declined",
         reason: "INSUFFICIENT_FUNDS",
         createdAt: expect.stringMatching(isoTimestamp),
+        authorizedAmount: "1000.00",
+        capturedAmount: "0.00",
+        refundedAmount: "0.00",
       },
     })
     expect((await client.request("transfer", transfer)).payment).toEqual(declined.payment)
@@ -243,7 +251,15 @@ describe("HTTP operations", () => {
     expect(opened).toEqual({
       status: 200,
       body: {
-        account: { accountId: owner, currency: "JPY", balance: "0", available: "0", floor: "0", status: "open" },
+        account: {
+          accountId: owner,
+          currency: "JPY",
+          balance: "0",
+          held: "0",
+          available: "0",
+          floor: "0",
+          status: "open",
+        },
       },
     })
     await httpRequest(harness.port, "POST", "/v1/accounts", { body: { accountId: payee, currency: "JPY" } })

@@ -12,8 +12,8 @@ import { applyEvents } from "../../core/evolve.ts"
 import type { AccountId, DepositId, PaymentId, TenantId } from "../../core/ids.ts"
 import { Ledger } from "../../core/ledger.ts"
 import type { Currency } from "../../core/money.ts"
+import { pendingEffects } from "../../core/pending-effects.ts"
 import type { LedgerPolicy } from "../../core/policy.ts"
-import { pendingEffects } from "../../core/transfer-saga.ts"
 
 const tenant = "tenant-a" as TenantId
 const otherTenant = "tenant-b" as TenantId
@@ -129,6 +129,7 @@ describe("OpenAccount", () => {
       currency: jpy,
       floorMinor: -500n,
       balanceMinor: 0n,
+      heldMinor: 0n,
       status: "open",
       sequence: 1,
     })

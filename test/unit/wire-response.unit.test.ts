@@ -24,6 +24,7 @@ const account: Account = {
   currency: "BHD" as Currency,
   floorMinor: -1500n,
   balanceMinor: 123456789012345678901n,
+  heldMinor: 1000n,
   status: "open",
   sequence: 3,
 }
@@ -38,15 +39,19 @@ const payment: Payment = {
   status: "declined",
   reason: "INSUFFICIENT_FUNDS",
   createdAtMs: Date.UTC(2025, 0, 2, 3, 4, 5, 6),
+  capturedAmountMinor: 0n,
+  holdExpiresAtMs: null,
+  captureId: null,
 }
 
 describe("wire-response", () => {
-  it("encodes an account with exact decimal strings and available equal to balance", () => {
+  it("encodes an account with exact decimal strings and available as the balance less its holds", () => {
     expect(encodeAccount(account)).toEqual({
       accountId: "acc-1",
       currency: "BHD",
       balance: "123456789012345678.901",
-      available: "123456789012345678.901",
+      held: "1.000",
+      available: "123456789012345677.901",
       floor: "-1.500",
       status: "open",
     })
@@ -61,8 +66,18 @@ describe("wire-response", () => {
       currency: "JPY",
       status: "declined",
       createdAt: "2025-01-02T03:04:05.006Z",
+      authorizedAmount: "5",
+      capturedAmount: "0",
+      refundedAmount: "0",
       reason: "INSUFFICIENT_FUNDS",
     })
+    const held = encodePayment({
+      ...payment,
+      status: "authorized",
+      reason: null,
+      holdExpiresAtMs: Date.UTC(2025, 0, 9),
+    })
+    expect(held.holdExpiresAt).toBe("2025-01-09T00:00:00.000Z")
     const settled = encodePayment({ ...payment, status: "settled", reason: null })
     expect(settled.status).toBe("settled")
     expect("reason" in settled).toBe(false)
@@ -90,8 +105,10 @@ describe("wire-response", () => {
       const odd = { ...account, accountId: id as AccountId, balanceMinor: -7n, floorMinor: -100n }
       expect(accountJson(odd)).toBe(JSON.stringify(encodeAccount(odd)))
       for (const reason of [null, "INSUFFICIENT_FUNDS" as const]) {
-        const oddPayment = { ...payment, paymentId: id as PaymentId, from: id as AccountId, reason }
-        expect(paymentJson(oddPayment)).toBe(JSON.stringify(encodePayment(oddPayment)))
+        for (const holdExpiresAtMs of [null, Date.UTC(2025, 0, 9)]) {
+          const oddPayment = { ...payment, paymentId: id as PaymentId, from: id as AccountId, reason, holdExpiresAtMs }
+          expect(paymentJson(oddPayment)).toBe(JSON.stringify(encodePayment(oddPayment)))
+        }
       }
     }
     for (const reqId of ["r-1", 7, 'q"\\']) {
@@ -119,6 +136,8 @@ describe("wire-response", () => {
       PAYLOAD_TOO_LARGE: 413,
       OVERLOADED: 429,
       UNAVAILABLE: 503,
+      INVALID_STATE: 409,
+      AMOUNT_EXCEEDS_REMAINING: 422,
     })
   })
 })

@@ -1,0 +1,178 @@
+/**
+ * The lifecycle of an authorization as a decider: authorize (hold on the debtor), then capture (all
+ * or part; the rest of the hold is released), void (all released), or expiry (released when the
+ * hold lapses, by a timer that is a side effect of the authorization). Status edges:
+ *
+ *   authorized -> settled | pending (capture) | voided | expired;  pending -> settled (saga)
+ *
+ * Checks run in the order the contract gives: the idempotency key, then the state edge
+ * (`INVALID_STATE`), then the amount (`AMOUNT_EXCEEDS_REMAINING`). A refused capture records
+ * nothing, so it does not use its id up.
+ */
+import type { Authorize, Capture, ExpireHold, Transfer, Void } from "./commands.ts"
+import { accept, type Decision, envelope, unchanged } from "./decision.ts"
+import { type Rejection, reject } from "./errors.ts"
+import { type Event, eventSchemaVersion, type PaymentCaptured } from "./events.ts"
+import { type Account, availableOf, type LedgerView, type Payment } from "./ledger.ts"
+import { parseAmount } from "./money.ts"
+import { type LedgerPolicy, paymentExpired } from "./policy.ts"
+import type { SideEffect } from "./side-effects.ts"
+import { startSagaFor } from "./transfer-saga.ts"
+
+const unknownPayment = (command: { readonly from: string; readonly paymentId: string }): Rejection =>
+  reject("UNKNOWN_PAYMENT", `payment ${command.paymentId} of ${command.from} does not exist`)
+
+const invalidState = (payment: Payment, wanted: string): Rejection =>
+  reject("INVALID_STATE", `payment ${payment.paymentId} is ${payment.status}: it cannot be ${wanted}`)
+
+/** The timer that releases a hold when it lapses. */
+export const expiryOf = (payment: Payment, correlationId: string): SideEffect => ({
+  _tag: "Schedule",
+  atMs: payment.holdExpiresAtMs as number,
+  command: {
+    _tag: "ExpireHold",
+    tenantId: payment.tenantId,
+    correlationId,
+    timestampMs: payment.holdExpiresAtMs as number,
+    paymentId: payment.paymentId,
+    from: payment.from,
+  },
+})
+
+/** The payment `command` refers to, unless absent or past its window (as if absent). */
+const livePaymentOf = (
+  view: LedgerView,
+  command: Capture | Void | ExpireHold,
+  policy: LedgerPolicy,
+): Payment | undefined => {
+  const payment = view.payment(command.tenantId, command.from, command.paymentId)
+  return payment === undefined || paymentExpired(payment, command.timestampMs, policy) ? undefined : payment
+}
+
+export const decideAuthorize = (view: LedgerView, command: Authorize, policy: LedgerPolicy): Decision => {
+  const debtor = view.account(command.tenantId, command.from)
+  if (debtor === undefined) return reject("UNKNOWN_ACCOUNT", `account ${command.from} does not exist`)
+  const previous = view.payment(command.tenantId, command.from, command.paymentId)
+  if (previous !== undefined && !paymentExpired(previous, command.timestampMs, policy)) {
+    const same =
+      previous.to === command.to &&
+      previous.amountMinor === command.amountMinor &&
+      previous.currency === command.currency
+    return same ? unchanged : reject("IDEMPOTENCY_CONFLICT", `payment ${command.paymentId} was made with other fields`)
+  }
+  if (command.from === command.to) return reject("INVALID_REQUEST", "a payment needs two different accounts")
+  if (debtor.currency !== command.currency) {
+    return reject("CURRENCY_MISMATCH", `account ${debtor.accountId} holds ${debtor.currency}`)
+  }
+  const base = envelope(command, command.from, command.paymentId, debtor.sequence + 1)
+  const fields = { to: command.to, amountMinor: command.amountMinor, currency: command.currency }
+  if (availableOf(debtor) - command.amountMinor < debtor.floorMinor) {
+    return accept([{ _tag: "TransferDeclined", ...base, ...fields, reason: "INSUFFICIENT_FUNDS" }])
+  }
+  const holdExpiresAtMs = command.timestampMs + command.holdMs
+  const authorized: Payment = {
+    tenantId: command.tenantId,
+    paymentId: command.paymentId,
+    from: command.from,
+    ...fields,
+    status: "authorized",
+    reason: null,
+    createdAtMs: command.timestampMs,
+    capturedAmountMinor: 0n,
+    holdExpiresAtMs,
+    captureId: null,
+  }
+  return accept(
+    [{ _tag: "PaymentAuthorized", ...base, ...fields, holdExpiresAtMs }],
+    [expiryOf(authorized, command.correlationId)],
+  )
+}
+
+/**
+ * A capture retried with its id returns the payment as it is now; the same id with another amount
+ * conflicts. With `creditorLocal`, `view` sees the creditor's account too, as for a transfer.
+ */
+export const decideCapture = (view: LedgerView, command: Capture, policy: LedgerPolicy): Decision => {
+  const debtor = view.account(command.tenantId, command.from)
+  const payment = livePaymentOf(view, command, policy)
+  if (debtor === undefined || payment === undefined) return unknownPayment(command)
+  const amountMinor = command.amount === null ? payment.amountMinor : parseAmount(command.amount, payment.currency)
+  if (typeof amountMinor === "string") {
+    return reject(
+      "INVALID_REQUEST",
+      `amount ${command.amount} is not an amount of ${payment.currency} (${amountMinor})`,
+    )
+  }
+  if (payment.captureId !== null) {
+    if (payment.captureId !== command.captureId) return invalidState(payment, "captured again")
+    const same = amountMinor === payment.capturedAmountMinor
+    return same
+      ? unchanged
+      : reject("IDEMPOTENCY_CONFLICT", `capture ${command.captureId} was made with another amount`)
+  }
+  if (payment.status !== "authorized") return invalidState(payment, "captured")
+  if (amountMinor > payment.amountMinor) {
+    return reject("AMOUNT_EXCEEDS_REMAINING", `payment ${payment.paymentId} authorized less than ${amountMinor}`)
+  }
+  const creditor = command.creditorLocal ? view.account(command.tenantId, payment.to) : undefined
+  if (command.creditorLocal) {
+    if (creditor === undefined) return reject("UNKNOWN_ACCOUNT", `account ${payment.to} does not exist`)
+    if (creditor.currency !== payment.currency) {
+      return reject("CURRENCY_MISMATCH", `account ${payment.to} holds ${creditor.currency}`)
+    }
+  }
+  const captured: PaymentCaptured = {
+    _tag: "PaymentCaptured",
+    ...envelope(command, command.from, command.paymentId, debtor.sequence + 1),
+    captureId: command.captureId,
+    amountMinor,
+    settled: creditor !== undefined,
+  }
+  if (creditor === undefined) {
+    const pending: Payment = { ...payment, status: "pending", capturedAmountMinor: amountMinor }
+    return startSagaFor(pending, [captured], command.correlationId, command.timestampMs, policy)
+  }
+  return accept([captured, creditedTo(creditor, command, payment, amountMinor)])
+}
+
+const creditedTo = (creditor: Account, command: Capture, payment: Payment, amountMinor: bigint): Event => ({
+  _tag: "TransferCredited",
+  schemaVersion: eventSchemaVersion,
+  tenantId: command.tenantId,
+  accountId: payment.to,
+  paymentId: command.paymentId,
+  correlationId: command.correlationId,
+  sequence: creditor.sequence + 1,
+  timestampMs: command.timestampMs,
+  from: command.from,
+  amountMinor,
+  currency: payment.currency,
+  delivered: false,
+})
+
+/** A void of a voided payment answers it again; of anything but a live authorization, INVALID_STATE. */
+export const decideVoid = (view: LedgerView, command: Void, policy: LedgerPolicy): Decision => {
+  const debtor = view.account(command.tenantId, command.from)
+  const payment = livePaymentOf(view, command, policy)
+  if (debtor === undefined || payment === undefined) return unknownPayment(command)
+  if (payment.status === "voided") return unchanged
+  if (payment.status !== "authorized") return invalidState(payment, "voided")
+  return accept([
+    { _tag: "AuthorizationVoided", ...envelope(command, command.from, command.paymentId, debtor.sequence + 1) },
+  ])
+}
+
+/** The hold's timer: releases an authorization still held once its time has come; otherwise nothing. */
+export const decideExpireHold = (view: LedgerView, command: ExpireHold): Decision => {
+  const debtor = view.account(command.tenantId, command.from)
+  const payment = view.payment(command.tenantId, command.from, command.paymentId)
+  if (debtor === undefined || payment === undefined || payment.status !== "authorized") return unchanged
+  if (command.timestampMs < (payment.holdExpiresAtMs as number)) return unchanged
+  return accept([
+    { _tag: "AuthorizationExpired", ...envelope(command, command.from, command.paymentId, debtor.sequence + 1) },
+  ])
+}
+
+/** Whether a transfer's debit leaves the debtor above its floor, holds included. */
+export const coversTransfer = (debtor: Account, command: Transfer): boolean =>
+  availableOf(debtor) - command.amountMinor >= debtor.floorMinor
