@@ -34,6 +34,7 @@ const PaymentSchema = Schema.Struct({
   capturedAmountMinor: Minor,
   holdExpiresAtMs: Schema.NullOr(Schema.Number),
   captureId: Schema.NullOr(Schema.String),
+  updatedAtMs: Schema.Number,
 })
 const DepositSchema = Schema.Struct({
   tenantId: TenantId,
@@ -106,7 +107,7 @@ const valueJson = (entity: Entity): string => {
         `"status":${json(payment.status)},"reason":${nullable(payment.reason)},"createdAtMs":${payment.createdAtMs},` +
         `"capturedAmountMinor":"${payment.capturedAmountMinor}",` +
         `"holdExpiresAtMs":${payment.holdExpiresAtMs === null ? "null" : payment.holdExpiresAtMs},` +
-        `"captureId":${nullable(payment.captureId)}}`
+        `"captureId":${nullable(payment.captureId)},"updatedAtMs":${payment.updatedAtMs}}`
       )
     }
     case "deposit": {

@@ -71,6 +71,7 @@ const authorized = (account: Account, event: PaymentAuthorized): ReadonlyArray<E
     capturedAmountMinor: 0n,
     holdExpiresAtMs: event.holdExpiresAtMs,
     captureId: null,
+    updatedAtMs: event.timestampMs,
   }
   return [
     { kind: "account", value: { ...account, heldMinor, sequence: event.sequence } },
@@ -135,6 +136,7 @@ const versionsAfter = (view: LedgerView, event: Event): ReadonlyArray<Entity> =>
         capturedAmountMinor: event.amountMinor,
         holdExpiresAtMs: null,
         captureId: null,
+        updatedAtMs: event.timestampMs,
       }
       return [
         { kind: "account", value: withBalance(account, balanceMinor, event.sequence) },
@@ -156,6 +158,7 @@ const versionsAfter = (view: LedgerView, event: Event): ReadonlyArray<Entity> =>
         capturedAmountMinor: 0n,
         holdExpiresAtMs: null,
         captureId: null,
+        updatedAtMs: event.timestampMs,
       }
       return [
         { kind: "account", value: withBalance(account, account.balanceMinor, event.sequence) },
@@ -188,7 +191,7 @@ const versionsAfter = (view: LedgerView, event: Event): ReadonlyArray<Entity> =>
       const payment = pendingPayment(view, event)
       return [
         { kind: "account", value: withBalance(account, account.balanceMinor, event.sequence) },
-        { kind: "payment", value: { ...payment, status: "settled" } },
+        { kind: "payment", value: { ...payment, status: "settled", updatedAtMs: event.timestampMs } },
       ]
     }
     case "TransferReversed": {
@@ -199,7 +202,10 @@ const versionsAfter = (view: LedgerView, event: Event): ReadonlyArray<Entity> =>
           kind: "account",
           value: withBalance(account, account.balanceMinor + payment.capturedAmountMinor, event.sequence),
         },
-        { kind: "payment", value: { ...payment, status: "declined", reason: event.reason } },
+        {
+          kind: "payment",
+          value: { ...payment, status: "declined", reason: event.reason, updatedAtMs: event.timestampMs },
+        },
       ]
     }
     case "PaymentAuthorized":
@@ -219,6 +225,7 @@ const versionsAfter = (view: LedgerView, event: Event): ReadonlyArray<Entity> =>
         status: event.settled ? "settled" : "pending",
         capturedAmountMinor: event.amountMinor,
         captureId: event.captureId,
+        updatedAtMs: event.timestampMs,
       }
       return [
         { kind: "account", value: released },
@@ -237,7 +244,7 @@ const versionsAfter = (view: LedgerView, event: Event): ReadonlyArray<Entity> =>
       const status = event._tag === "AuthorizationVoided" ? "voided" : "expired"
       return [
         { kind: "account", value: released },
-        { kind: "payment", value: { ...payment, status } },
+        { kind: "payment", value: { ...payment, status, updatedAtMs: event.timestampMs } },
       ]
     }
     default: {

@@ -57,6 +57,8 @@ export interface Payment {
   readonly holdExpiresAtMs: number | null
   /** The idempotency key of the capture, once captured; null for a transfer. */
   readonly captureId: string | null
+  /** When this version was recorded: an ended payment's idempotency window runs from its last change. */
+  readonly updatedAtMs: number
 }
 
 /** The amount an authorization holds on its debtor while it lives. */

@@ -81,6 +81,7 @@ export const decideAuthorize = (view: LedgerView, command: Authorize, policy: Le
     capturedAmountMinor: 0n,
     holdExpiresAtMs,
     captureId: null,
+    updatedAtMs: command.timestampMs,
   }
   return accept(
     [{ _tag: "PaymentAuthorized", ...base, ...fields, holdExpiresAtMs }],

@@ -34,9 +34,17 @@ export const redeliveryHorizonMs = (policy: LedgerPolicy): number =>
 export const redeliveryDelayMs = (policy: LedgerPolicy, attempt: number): number =>
   Math.min(policy.creditRedeliveryDelayMs * 2 ** Math.min(attempt - 1, 30), policy.creditRedeliveryDelayMsMax)
 
-/** A payment past its window is as if absent; a pending one never expires, since its saga still needs it. */
+/**
+ * A payment past its window is as if absent. A live one never expires: a pending payment's saga
+ * still needs it, and an authorization may be captured until its hold ends, which can be long
+ * after the window. An ended one's window runs from its last change, so a retry of the capture or
+ * void that ended it answers as the original did; the segment holding that version is kept at
+ * least as long (a segment outlives the window from its save, which came after the change).
+ */
 export const paymentExpired = (payment: Payment, nowMs: number, policy: LedgerPolicy): boolean =>
-  payment.status !== "pending" && payment.createdAtMs + policy.idempotencyRetentionMs <= nowMs
+  payment.status !== "pending" &&
+  payment.status !== "authorized" &&
+  Math.max(payment.createdAtMs, payment.updatedAtMs) + policy.idempotencyRetentionMs <= nowMs
 
 export const depositExpired = (deposit: Deposit, nowMs: number, policy: LedgerPolicy): boolean =>
   deposit.createdAtMs + policy.idempotencyRetentionMs <= nowMs

@@ -78,6 +78,7 @@ export const startSaga = (command: Transfer, debited: TransferDebited, policy: L
     capturedAmountMinor: command.amountMinor,
     holdExpiresAtMs: null,
     captureId: null,
+    updatedAtMs: command.timestampMs,
   }
   return accept([debited], deliveryEffects(payment, command.correlationId, command.timestampMs, 1, policy))
 }

@@ -31,6 +31,7 @@ const entities: ReadonlyArray<Entity> = Array.from({ length: count }, (_, index)
     capturedAmountMinor: BigInt(index + 1),
     holdExpiresAtMs: null,
     captureId: null,
+    updatedAtMs: 1_700_000_000_000 + index,
   },
 }))
 

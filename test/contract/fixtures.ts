@@ -61,6 +61,7 @@ export const paymentEntity = (paymentId: string, status: "pending" | "settled" |
     capturedAmountMinor: status === "declined" ? 0n : 999_999_999_999_999_999_99n,
     holdExpiresAtMs: null,
     captureId: null,
+    updatedAtMs: 1_700_000_000_123,
   },
 })
 

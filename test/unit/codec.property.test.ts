@@ -143,6 +143,7 @@ const entityArbitrary: fc.Arbitrary<Entity> = fc.oneof(
       capturedAmountMinor: minor,
       holdExpiresAtMs: fc.option(fc.integer({ min: 0, max: 2 ** 47 }), { nil: null }),
       captureId: fc.option(idText, { nil: null }),
+      updatedAtMs: fc.integer({ min: 0, max: 2 ** 47 }),
     }),
   }),
   fc.record({

@@ -195,6 +195,24 @@ describe("capture", () => {
   })
 })
 
+describe("the idempotency window with long holds", () => {
+  it("given a hold longer than the window, when captured after the window, then it is still captured and a retry answers it", () => {
+    const ledger = funded()
+    const day = 24 * 3_600_000
+    when(ledger, { ...authorize("a-1", 3_000n), holdMs: 10 * day } as Command)
+    const late = (command: Command, atMs: number) => ({ ...command, timestampMs: atMs }) as Command
+    expect(outcome(when(ledger, late(authorize("a-1", 3_000n), nowMs + 2 * day)))).toEqual([])
+    expect(outcome(when(ledger, late(capture("a-1", "cap-1", null), nowMs + 2 * day)))).toEqual([
+      "PaymentCaptured",
+      "TransferCredited",
+    ])
+    expect(outcome(when(ledger, late(capture("a-1", "cap-1", null), nowMs + 2 * day + 1_000)))).toEqual([])
+    expect(outcome(when(ledger, late(authorize("a-1", 5n), nowMs + 2 * day + 1_000)))).toBe("IDEMPOTENCY_CONFLICT")
+    // A window after the capture, the key is free again.
+    expect(outcome(when(ledger, late(authorize("a-1", 5n), nowMs + 3 * day)))).toEqual(["PaymentAuthorized"])
+  })
+})
+
 describe("void and expiry", () => {
   it("given an authorization, when voided, then the hold is released; a second void answers the voided payment", () => {
     const ledger = funded()

@@ -42,6 +42,7 @@ const payment: Payment = {
   capturedAmountMinor: 0n,
   holdExpiresAtMs: null,
   captureId: null,
+  updatedAtMs: Date.UTC(2025, 0, 2, 3, 4, 5, 6),
 }
 
 describe("wire-response", () => {
