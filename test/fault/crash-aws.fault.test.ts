@@ -1,6 +1,6 @@
 /**
  * Crash test of aws mode against the real local stack (Kafka journal, DynamoDB-API snapshots,
- * Redis leases): SIGKILL the node at random moments under a stream of transfers; every acknowledged
+ * Redis leases): SIGKILL the node at random moments under a stream of transfers and authorizations; every acknowledged
  * payment survives exactly once and money is conserved.
  */
 import { beforeAll, describe, expect, it } from "vitest"
@@ -14,7 +14,7 @@ beforeAll(async () => {
 })
 
 describe("aws mode under SIGKILL", () => {
-  it("keeps every acknowledged deposit and transfer exactly once across kills and restarts", async () => {
+  it("keeps every acknowledged deposit, transfer, authorization and capture exactly once across kills and restarts", async () => {
     const result = await runCrashScenario({
       env: {
         MODE: "aws",
@@ -36,5 +36,8 @@ describe("aws mode under SIGKILL", () => {
       inFlightMax: 64,
     })
     expect(result.acknowledged).toBeGreaterThan(100)
+    // Authorizations reached their ends: captured, voided, lapsed (also while the node was down), still held.
+    for (const status of ["settled", "authorized"])
+      expect(result.authorizationsByStatus.get(status) ?? 0).toBeGreaterThan(0)
   }, 300_000)
 })

@@ -1,5 +1,5 @@
 /**
- * Crash test of embedded mode: SIGKILL the node at random moments under a stream of transfers;
+ * Crash test of embedded mode: SIGKILL the node at random moments under a stream of transfers and authorizations;
  * every acknowledged payment survives exactly once and money is conserved.
  */
 import { mkdtempSync, rmSync } from "node:fs"
@@ -12,7 +12,7 @@ const dataDir = mkdtempSync(join(tmpdir(), "payments-crash-"))
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }))
 
 describe("embedded mode under SIGKILL", () => {
-  it("keeps every acknowledged deposit and transfer exactly once across kills and restarts", async () => {
+  it("keeps every acknowledged deposit, transfer, authorization and capture exactly once across kills and restarts", async () => {
     const result = await runCrashScenario({
       env: {
         MODE: "embedded",
@@ -30,5 +30,8 @@ describe("embedded mode under SIGKILL", () => {
       inFlightMax: 64,
     })
     expect(result.acknowledged).toBeGreaterThan(100)
+    // Authorizations reached their ends: captured, voided, lapsed (also while the node was down), still held.
+    for (const status of ["settled", "authorized"])
+      expect(result.authorizationsByStatus.get(status) ?? 0).toBeGreaterThan(0)
   }, 240_000)
 })

@@ -1,9 +1,11 @@
 /**
- * The crash scenario both modes run: a node under a stream of transfers and deposits over
- * WebSocket is killed with SIGKILL at random moments; after each restart the unacknowledged
+ * The crash scenario both modes run: a node under a stream of transfers, deposits and
+ * authorizations (then captured in part, voided, or left to lapse, some while the node is down)
+ * over WebSocket is killed with SIGKILL at random moments; after each restart the unacknowledged
  * requests are retried with their idempotency keys. At the end every acknowledged request must be
  * present exactly once with the answer it got, every balance must equal its deposits plus credits
- * minus debits, and the total must equal the deposits.
+ * minus debits (captures included), every account must hold exactly its live authorizations, and
+ * the total must equal the deposits.
  */
 import { expect } from "vitest"
 import { startNodeProcess } from "../../support/node-process.ts"
@@ -14,6 +16,16 @@ interface TransferRequest {
   readonly from: string
   readonly to: string
   readonly amountMinor: bigint
+}
+interface AuthorizationRequest extends TransferRequest {
+  readonly holdSeconds: number
+}
+/** What follows an acknowledged authorization: a capture of part of it, or a void. */
+interface FollowUp {
+  readonly paymentId: string
+  readonly from: string
+  readonly kind: "capture" | "void"
+  readonly captureMinor: bigint
 }
 interface DepositRequest {
   readonly depositId: string
@@ -42,13 +54,66 @@ export interface CrashScenarioOptions {
 
 export const runCrashScenario = async (
   options: CrashScenarioOptions,
-): Promise<{ acknowledged: number; rounds: number }> => {
+): Promise<{ acknowledged: number; rounds: number; authorizationsByStatus: Map<string, number> }> => {
   const transfers = new Map<string, TransferRequest>()
   const deposits = new Map<string, DepositRequest>()
   /** Answers received: the status of each acknowledged transfer, and the set of acknowledged deposits. */
   const transferAnswers = new Map<string, string>()
   const depositsAcknowledged = new Set<string>()
+  const authorizations = new Map<string, AuthorizationRequest>()
+  const authorizationAnswers = new Map<string, string>()
+  const followUps = new Map<string, FollowUp>()
+  /** The answer of each follow-up: the payment's status, or INVALID_STATE when the hold had lapsed first. */
+  const followUpAnswers = new Map<string, string>()
   let sequence = 0
+  /** Final statuses of the authorizations, so a test can show the run reached each end. */
+  const authorizationsByStatus = new Map<string, number>()
+
+  const sendAuthorization = (client: WsClient, request: AuthorizationRequest) =>
+    client
+      .request("authorize", {
+        paymentId: request.paymentId,
+        from: request.from,
+        to: request.to,
+        amount: decimal(request.amountMinor),
+        currency: "USD",
+        holdSeconds: request.holdSeconds,
+      })
+      .then((answer) => {
+        if (!answer.ok) {
+          expect(["UNAVAILABLE", "OVERLOADED"]).toContain(answer.error?.code)
+          return
+        }
+        expect(answer.payment?.authorizedAmount).toBe(decimal(request.amountMinor))
+        const status = answer.payment?.status as string
+        authorizationAnswers.set(request.paymentId, status)
+        if (status === "authorized" && !followUps.has(request.paymentId) && Math.random() < 0.7) {
+          const kind = Math.random() < 0.7 ? "capture" : "void"
+          const captureMinor = 1n + (request.amountMinor - 1n) / 2n
+          followUps.set(request.paymentId, { paymentId: request.paymentId, from: request.from, kind, captureMinor })
+        }
+      })
+  const sendFollowUp = (client: WsClient, request: FollowUp) =>
+    client
+      .request(request.kind, {
+        from: request.from,
+        paymentId: request.paymentId,
+        ...(request.kind === "capture"
+          ? { captureId: `cap-${request.paymentId}`, amount: decimal(request.captureMinor) }
+          : {}),
+      })
+      .then((answer) => {
+        if (!answer.ok) {
+          // INVALID_STATE: the hold lapsed before the capture or void (a kill may have delayed it).
+          expect(["UNAVAILABLE", "OVERLOADED", "INVALID_STATE"]).toContain(answer.error?.code)
+          if (answer.error?.code === "INVALID_STATE") followUpAnswers.set(request.paymentId, "INVALID_STATE")
+          return
+        }
+        const status = answer.payment?.status as string
+        expect(request.kind === "void" ? ["voided"] : ["settled", "pending"]).toContain(status)
+        if (request.kind === "capture") expect(answer.payment?.capturedAmount).toBe(decimal(request.captureMinor))
+        followUpAnswers.set(request.paymentId, status)
+      })
 
   const sendTransfer = (client: WsClient, request: TransferRequest) =>
     client
@@ -100,6 +165,12 @@ export const runCrashScenario = async (
       for (const request of deposits.values()) {
         if (!depositsAcknowledged.has(request.depositId)) work.push(sendDeposit(client, request))
       }
+      for (const request of authorizations.values()) {
+        if (!authorizationAnswers.has(request.paymentId)) work.push(sendAuthorization(client, request))
+      }
+      for (const request of followUps.values()) {
+        if (!followUpAnswers.has(request.paymentId)) work.push(sendFollowUp(client, request))
+      }
       if (work.length === 0) return
       await Promise.all(work)
       await new Promise((resolve) => setTimeout(resolve, 50))
@@ -117,10 +188,25 @@ export const runCrashScenario = async (
       }
       sequence++
       let work: Promise<void>
+      const pendingFollowUp = [...followUps.values()].find((request) => !followUpAnswers.has(request.paymentId))
       if (sequence % 10 === 0) {
         const request = { depositId: `dep-${sequence}`, accountId: pick(accounts), amountMinor: 1_000n }
         deposits.set(request.depositId, request)
         work = ignoreClosed(sendDeposit(client, request))
+      } else if (sequence % 10 === 5 && pendingFollowUp !== undefined) {
+        work = ignoreClosed(sendFollowUp(client, pendingFollowUp))
+      } else if (sequence % 5 === 2) {
+        const from = pick(accounts)
+        const request = {
+          paymentId: `auth-${sequence}`,
+          from,
+          to: pick(accounts.filter((account) => account !== from)),
+          amountMinor: BigInt(1 + Math.floor(Math.random() * 20_000)),
+          // Short holds lapse during the run, some while the node is down; long ones outlive it.
+          holdSeconds: Math.random() < 0.3 ? 1 : 3_600,
+        }
+        authorizations.set(request.paymentId, request)
+        work = ignoreClosed(sendAuthorization(client, request))
       } else {
         const from = pick(accounts)
         const to = pick(accounts.filter((account) => account !== from))
@@ -193,6 +279,29 @@ export const runCrashScenario = async (
       if (acknowledged !== "pending") expect(finalStatus.get(request.paymentId)).toBe(acknowledged)
     }
     const expected = new Map(accounts.map((accountId) => [accountId, 0n]))
+    const heldExpected = new Map(accounts.map((accountId) => [accountId, 0n]))
+    expect(authorizationAnswers.size).toBe(authorizations.size)
+    for (const request of authorizations.values()) {
+      const payment = await settledPayment(client, request.from, request.paymentId)
+      const status = payment?.status as string
+      expect(["declined", "authorized", "settled", "voided", "expired"]).toContain(status)
+      authorizationsByStatus.set(status, (authorizationsByStatus.get(status) ?? 0) + 1)
+      const followUp = followUps.get(request.paymentId)
+      const answered = followUpAnswers.get(request.paymentId)
+      if (answered === "voided") expect(status).toBe("voided")
+      if (answered === "settled" || answered === "pending") {
+        expect(status).toBe("settled")
+        expect(payment?.capturedAmount).toBe(decimal(followUp?.captureMinor as bigint))
+      }
+      if (authorizationAnswers.get(request.paymentId) === "declined") expect(status).toBe("declined")
+      if (status === "authorized")
+        heldExpected.set(request.from, (heldExpected.get(request.from) ?? 0n) + request.amountMinor)
+      if (status === "settled") {
+        const captured = minorOf(payment?.capturedAmount as string)
+        expected.set(request.from, (expected.get(request.from) ?? 0n) - captured)
+        expected.set(request.to, (expected.get(request.to) ?? 0n) + captured)
+      }
+    }
     for (const request of deposits.values()) {
       expected.set(request.accountId, (expected.get(request.accountId) ?? 0n) + request.amountMinor)
     }
@@ -206,6 +315,10 @@ export const runCrashScenario = async (
       const answer = await client.request("getAccount", { accountId })
       const balance = minorOf(answer.account?.balance as string)
       expect({ accountId, balance }).toEqual({ accountId, balance: expected.get(accountId) })
+      expect({ accountId, held: minorOf(answer.account?.held as string) }).toEqual({
+        accountId,
+        held: heldExpected.get(accountId),
+      })
       expect(balance).toBeGreaterThanOrEqual(0n)
       total += balance
     }
@@ -224,5 +337,20 @@ export const runCrashScenario = async (
     }
   }
 
-  return { acknowledged: transferAnswers.size, rounds: options.rounds }
+  /** The payment once it is no longer pending (a capture's credit may still be on its way). */
+  async function settledPayment(client: WsClient, from: string, paymentId: string) {
+    for (let attempt = 0; ; attempt++) {
+      const answer = await client.request("getPayment", { accountId: from, paymentId })
+      expect(answer.ok).toBe(true)
+      if (answer.payment?.status !== "pending") return answer.payment
+      if (attempt > 500) throw new Error(`payment ${paymentId} still pending`)
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+  }
+
+  return {
+    acknowledged: transferAnswers.size + authorizationAnswers.size,
+    rounds: options.rounds,
+    authorizationsByStatus,
+  }
 }
