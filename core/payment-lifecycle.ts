@@ -19,6 +19,11 @@ import { type LedgerPolicy, paymentExpired } from "./policy.ts"
 import type { SideEffect } from "./side-effects.ts"
 import { startSagaFor } from "./transfer-saga.ts"
 
+/** How long a hold lasts when neither the request nor the tenant says: 7 days, as card schemes commonly allow. */
+export const holdSecondsDefault = 7 * 24 * 60 * 60
+/** The longest hold: 30 days. */
+export const holdSecondsMax = 30 * 24 * 60 * 60
+
 const unknownPayment = (command: { readonly from: string; readonly paymentId: string }): Rejection =>
   reject("UNKNOWN_PAYMENT", `payment ${command.paymentId} of ${command.from} does not exist`)
 

@@ -14,10 +14,11 @@
 import { createHash } from "node:crypto"
 import type { TenantId } from "../core/ids.ts"
 import { splitApiKey, verifySecret } from "./api-keys.ts"
-import type { Scope, TenantDirectory, TenantKeyEntry } from "./tenant-file.ts"
+import type { Scope, TenantDirectory, TenantKeyEntry, TenantSettings } from "./tenant-file.ts"
 
 export interface Principal {
   readonly tenantId: TenantId
+  readonly settings: TenantSettings
   readonly scopes: ReadonlySet<Scope>
   /** The tenant file's key, or undefined for a key of `TENANTS`. */
   readonly keyId: string | undefined
@@ -42,11 +43,13 @@ export interface KeyAuthenticator {
 /** Longest key accepted; longer ones are refused before hashing. */
 const apiKeyLengthMax = 512
 const environmentScopes: ReadonlySet<Scope> = new Set<Scope>(["payments", "read"])
+const environmentSettings: TenantSettings = { defaultHoldMs: undefined }
 
 const digestOf = (apiKey: string): string => createHash("sha256").update(apiKey).digest("base64")
 
 const principalOf = (entry: TenantKeyEntry): Principal => ({
   tenantId: entry.tenantId,
+  settings: entry.settings,
   scopes: entry.scopes,
   keyId: entry.keyId,
   keyHash: entry.hash.hash,
@@ -65,6 +68,7 @@ export const makeKeyAuthenticator = (options: {
   for (const { tenantId, apiKey } of options.environmentKeys)
     byDigest.set(digestOf(apiKey), {
       tenantId: tenantId as TenantId,
+      settings: environmentSettings,
       scopes: environmentScopes,
       keyId: undefined,
       keyHash: undefined,
@@ -105,7 +109,7 @@ export const makeKeyAuthenticator = (options: {
       const entry = options.directory()?.keys.get(principal.keyId)
       if (entry === undefined || entry.tenantId !== principal.tenantId) return undefined
       if (principal.keyHash === undefined || !entry.hash.hash.equals(principal.keyHash)) return undefined
-      return entry.scopes === principal.scopes ? principal : principalOf(entry)
+      return entry.scopes === principal.scopes && entry.settings === principal.settings ? principal : principalOf(entry)
     },
   }
 }

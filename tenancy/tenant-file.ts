@@ -13,6 +13,7 @@
 import { createHash } from "node:crypto"
 import { Result, Schema } from "effect"
 import type { TenantId } from "../core/ids.ts"
+import { holdSecondsMax } from "../core/payment-lifecycle.ts"
 import { type ApiKeyHash, keyIdPattern, parseApiKeyHash } from "./api-keys.ts"
 
 /** What a key may do: send payment commands, read accounts and payments, review held payments. */
@@ -31,13 +32,23 @@ const TenantFileSchema = Schema.Struct({
   tenants: Schema.Array(
     Schema.Struct({
       tenantId: Schema.String.check(Schema.isPattern(tenantIdPattern)),
+      /** How long an authorization holds when its request does not say; 7 days when unset. */
+      defaultHoldSeconds: Schema.optionalKey(
+        Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: holdSecondsMax })),
+      ),
       keys: Schema.Array(KeySchema),
     }),
   ),
 })
 
+/** What the tenant file configures for a tenant beyond its keys. */
+export interface TenantSettings {
+  readonly defaultHoldMs: number | undefined
+}
+
 export interface TenantKeyEntry {
   readonly tenantId: TenantId
+  readonly settings: TenantSettings
   readonly keyId: string
   readonly scopes: ReadonlySet<Scope>
   readonly hash: ApiKeyHash
@@ -46,7 +57,7 @@ export interface TenantKeyEntry {
 export interface TenantDirectory {
   /** The first 12 hex digits of the file's SHA-256: which version of the file is in force. */
   readonly version: string
-  readonly tenants: ReadonlySet<TenantId>
+  readonly tenants: ReadonlyMap<TenantId, TenantSettings>
   readonly keys: ReadonlyMap<string, TenantKeyEntry>
 }
 
@@ -67,18 +78,22 @@ export const parseTenantFile = (text: string): TenantDirectory => {
   }
   const decoded = Schema.decodeUnknownResult(TenantFileSchema)(json, { onExcessProperty: "error" })
   if (Result.isFailure(decoded)) return invalid(decoded.failure.message)
-  const tenants = new Set<TenantId>()
+  const tenants = new Map<TenantId, TenantSettings>()
   const keys = new Map<string, TenantKeyEntry>()
   for (const [tenantIndex, tenant] of decoded.success.tenants.entries()) {
     const tenantId = tenant.tenantId as TenantId
     if (tenants.has(tenantId)) invalid(`tenants[${tenantIndex}].tenantId: "${tenantId}" appears twice`)
-    tenants.add(tenantId)
+    const { defaultHoldSeconds } = tenant
+    const settings: TenantSettings = {
+      defaultHoldMs: defaultHoldSeconds === undefined ? undefined : defaultHoldSeconds * 1000,
+    }
+    tenants.set(tenantId, settings)
     for (const [keyIndex, key] of tenant.keys.entries()) {
       const at = `tenants[${tenantIndex}].keys[${keyIndex}]`
       if (keys.has(key.keyId)) invalid(`${at}.keyId: "${key.keyId}" appears twice`)
       const hash = parseApiKeyHash(key.hash)
       if (typeof hash === "string") return invalid(`${at}.hash: ${hash}`)
-      keys.set(key.keyId, { tenantId, keyId: key.keyId, scopes: new Set(key.scopes), hash })
+      keys.set(key.keyId, { tenantId, settings, keyId: key.keyId, scopes: new Set(key.scopes), hash })
     }
   }
   const version = createHash("sha256").update(text).digest("hex").slice(0, 12)

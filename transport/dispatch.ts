@@ -6,7 +6,8 @@
 import { randomUUID } from "node:crypto"
 import type { OutcomeCallback, Processor } from "../actors/processor.ts"
 import type { Command } from "../core/commands.ts"
-import type { TenantId } from "../core/ids.ts"
+import { holdSecondsDefault } from "../core/payment-lifecycle.ts"
+import type { Principal } from "../tenancy/key-authenticator.ts"
 import type { Scope } from "../tenancy/tenant-file.ts"
 import type { Operation, OperationName } from "./wire-request.ts"
 
@@ -31,11 +32,12 @@ const correlationIdOf = (traceparent: string | undefined): string => traceparent
 
 export const dispatch = (
   processor: Processor,
-  tenantId: TenantId,
+  principal: Principal,
   operation: Operation,
   traceparent: string | undefined,
   callback: OutcomeCallback,
 ): void => {
+  const { tenantId } = principal
   switch (operation.op) {
     case "getAccount":
       processor.getAccount(tenantId, operation.accountId, callback)
@@ -93,17 +95,17 @@ export const dispatch = (
     case "authorize":
     case "capture":
     case "void":
-      processor.submit(lifecycleCommand(tenantId, operation, correlationIdOf(traceparent)), callback)
+      processor.submit(lifecycleCommand(principal, operation, correlationIdOf(traceparent)), callback)
       return
   }
 }
 
 const lifecycleCommand = (
-  tenantId: TenantId,
+  principal: Principal,
   operation: Extract<Operation, { readonly op: "authorize" | "capture" | "void" }>,
   correlationId: string,
 ): Command => {
-  const meta = { tenantId, correlationId, timestampMs: Date.now() }
+  const meta = { tenantId: principal.tenantId, correlationId, timestampMs: Date.now() }
   switch (operation.op) {
     case "authorize":
       return {
@@ -114,7 +116,7 @@ const lifecycleCommand = (
         to: operation.to,
         amountMinor: operation.amountMinor,
         currency: operation.currency,
-        holdMs: operation.holdMs,
+        holdMs: operation.holdMs ?? principal.settings.defaultHoldMs ?? holdSecondsDefault * 1000,
       }
     case "capture":
       return {

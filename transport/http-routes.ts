@@ -113,7 +113,7 @@ const run = (state: EdgeState, exchange: Exchange, op: OperationName, fields: Fi
   const operation = decodeOperation(op, fields)
   if (isInvalidRequest(operation)) exchange.fail("INVALID_REQUEST", operation.message)
   else
-    dispatch(state.processor, exchange.principal.tenantId, operation, exchange.traceparent, (outcome) =>
+    dispatch(state.processor, exchange.principal, operation, exchange.traceparent, (outcome) =>
       exchange.answer(outcome),
     )
 }

@@ -14,6 +14,7 @@ import {
   parseAmount,
   parseDecimal,
 } from "../core/money.ts"
+import { holdSecondsMax } from "../core/payment-lifecycle.ts"
 
 /** What a partner puts in `reqId` to match answers to requests; echoed verbatim. */
 export type RequestId = string | number
@@ -59,7 +60,8 @@ export type Operation =
       readonly to: AccountId
       readonly amountMinor: bigint
       readonly currency: Currency
-      readonly holdMs: number
+      /** Null: the tenant's default hold. */
+      readonly holdMs: number | null
     }
   | {
       readonly op: "capture"
@@ -183,13 +185,10 @@ const decodeTransfer = (fields: Fields): Operation | InvalidRequest => {
   }
 }
 
-/** How long a hold lasts when the request does not say: 7 days, as card schemes commonly allow. */
-export const holdSecondsDefault = 7 * 24 * 60 * 60
-/** The longest hold: 30 days. */
-export const holdSecondsMax = 30 * 24 * 60 * 60
-
-const readHoldMs = (fields: Fields): number | InvalidRequest => {
-  const value = fields.holdSeconds ?? holdSecondsDefault
+/** The hold the request asks for; null when it leaves it to the tenant's default. */
+const readHoldMs = (fields: Fields): number | null | InvalidRequest => {
+  const value = fields.holdSeconds
+  if (value === undefined) return null
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || value > holdSecondsMax)
     return invalid(`holdSeconds must be an integer from 1 to ${holdSecondsMax}`)
   return value * 1000

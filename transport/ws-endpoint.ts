@@ -146,7 +146,7 @@ const message = (
     ws.send(encodeFrameError(request.reqId, "FORBIDDEN", forbidden))
     return
   }
-  dispatch(state.processor, principal.tenantId, request.operation, request.traceparent, (outcome) => {
+  dispatch(state.processor, principal, request.operation, request.traceparent, (outcome) => {
     connection.inFlight--
     if (connection.closed) {
       state.wsInFlight--

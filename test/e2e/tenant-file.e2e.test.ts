@@ -30,6 +30,7 @@ const writeTenants = (tenants: ReadonlyArray<{ tenantId: string; keys: ReadonlyA
   renameSync(`${filePath}.tmp`, filePath)
 }
 const acme = (hash = acmeKey.hash) => ({
+  defaultHoldSeconds: 60,
   tenantId: "acme",
   keys: [{ keyId: "acme-1", hash, scopes: ["payments", "read"] }],
 })
@@ -67,6 +68,20 @@ describe("the tenant file", () => {
       })
       expect((await status(node, betaKey.apiKey, "GET", "/v1/accounts/alice")).status).toBe(401)
       expect((await status(node, "demo-key", "GET", "/v1/accounts/alice")).status).toBe(401)
+      // The tenant's default hold applies when an authorization does not name one.
+      await status(node, acmeKey.apiKey, "POST", "/v1/accounts", { accountId: "carol", currency: "EUR" })
+      await status(node, acmeKey.apiKey, "POST", "/v1/accounts/alice/deposits", {
+        depositId: "d",
+        amount: "5.00",
+        currency: "EUR",
+      })
+      const held = await fetch(`http://127.0.0.1:${node.port}/v1/payments/authorizations`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${acmeKey.apiKey}`, "content-type": "application/json" },
+        body: JSON.stringify({ paymentId: "h-1", from: "alice", to: "carol", amount: "1.00", currency: "EUR" }),
+      })
+      const { payment } = (await held.json()) as { payment: { createdAt: string; holdExpiresAt: string } }
+      expect(Date.parse(payment.holdExpiresAt) - Date.parse(payment.createdAt)).toBe(60_000)
 
       // A tenant added: its read-only key works at once, sees none of acme's accounts, may not write.
       writeTenants([acme(), beta])

@@ -52,9 +52,13 @@ describe("tenant file", () => {
   it("given a valid file, when parsed, then it lists the tenants and keys with their scopes and a version of the content", () => {
     const text = fileWith([acme(), { tenantId: "beta", keys: [] }])
     const directory = parseTenantFile(text)
-    expect([...directory.tenants]).toEqual(["acme", "beta"])
+    expect([...directory.tenants.keys()]).toEqual(["acme", "beta"])
     expect(directory.keys.get("acme-live-1")?.tenantId).toBe("acme")
     expect([...(directory.keys.get("acme-live-1")?.scopes ?? [])]).toEqual(["payments", "read"])
+    expect(directory.tenants.get("acme" as never)?.defaultHoldMs).toBeUndefined()
+    expect(parseTenantFile(fileWith([{ ...acme(), defaultHoldSeconds: 90 }])).tenants.get("acme" as never)).toEqual({
+      defaultHoldMs: 90_000,
+    })
     expect(directory.version).toMatch(/^[0-9a-f]{12}$/)
     expect(parseTenantFile(text).version).toBe(directory.version)
     expect(parseTenantFile(fileWith([acme()])).version).not.toBe(directory.version)
@@ -72,6 +76,11 @@ describe("tenant file", () => {
       "tenants[0].keys[0].hash: must be scrypt$N$r$p$salt$hash (see `npm run api-key`)",
     )
     expect(refusal(fileWith([acme(), acme([])]))).toBe('tenants[1].tenantId: "acme" appears twice')
+    for (const defaultHoldSeconds of [0, 2_592_001, 1.5, "60"]) {
+      expect(refusal(fileWith([{ ...acme(), defaultHoldSeconds }]))).toMatch(
+        /\["tenants"\]\[0\]\["defaultHoldSeconds"\]/,
+      )
+    }
     expect(refusal(fileWith([acme(), { tenantId: "beta", keys: acme().keys }]))).toBe(
       'tenants[1].keys[0].keyId: "acme-live-1" appears twice',
     )
