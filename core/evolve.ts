@@ -4,9 +4,16 @@
  * fit the state is a corrupt journal (or a bug) and is asserted, never tolerated. Recovery replays
  * from exactly the state a snapshot saved, so the same assertions hold there as live.
  */
-import type { CreditRefused, Event, PaymentAuthorized, TransferCredited } from "./events.ts"
+import type {
+  CreditRefused,
+  Event,
+  PaymentAuthorized,
+  TransferCredited,
+  TransferDebited,
+  TransferDeclined,
+} from "./events.ts"
 import { checkEntity, invariant } from "./invariants.ts"
-import type { Account, Credit, Entity, Ledger, LedgerView, Payment } from "./ledger.ts"
+import type { Account, Credit, Entity, Ledger, LedgerView, Payment, PaymentStatus } from "./ledger.ts"
 
 const existingAccount = (view: LedgerView, event: Event): Account => {
   const account = view.account(event.tenantId, event.accountId)
@@ -54,25 +61,34 @@ const heldPayment = (view: LedgerView, event: Event): Payment => {
   return payment
 }
 
+/** A payment's first version, from the event that records it. */
+const paymentOf = (
+  event: TransferDebited | TransferDeclined | PaymentAuthorized,
+  status: PaymentStatus,
+  rest: Pick<Payment, "reason" | "capturedAmountMinor" | "holdExpiresAtMs">,
+): Payment => ({
+  tenantId: event.tenantId,
+  paymentId: event.paymentId as Payment["paymentId"],
+  from: event.accountId,
+  to: event.to,
+  amountMinor: event.amountMinor,
+  currency: event.currency,
+  status,
+  createdAtMs: event.timestampMs,
+  captureId: null,
+  updatedAtMs: event.timestampMs,
+  ...rest,
+})
+
 const authorized = (account: Account, event: PaymentAuthorized): ReadonlyArray<Entity> => {
   invariant(event.amountMinor > 0n, "authorization amount must be positive")
   const heldMinor = account.heldMinor + event.amountMinor
   invariant(account.balanceMinor - heldMinor >= account.floorMinor, `hold takes ${event.accountId} below its floor`)
-  const payment: Payment = {
-    tenantId: event.tenantId,
-    paymentId: event.paymentId as Payment["paymentId"],
-    from: event.accountId,
-    to: event.to,
-    amountMinor: event.amountMinor,
-    currency: event.currency,
-    status: "authorized",
+  const payment = paymentOf(event, "authorized", {
     reason: null,
-    createdAtMs: event.timestampMs,
     capturedAmountMinor: 0n,
     holdExpiresAtMs: event.holdExpiresAtMs,
-    captureId: null,
-    updatedAtMs: event.timestampMs,
-  }
+  })
   return [
     { kind: "account", value: { ...account, heldMinor, sequence: event.sequence } },
     { kind: "payment", value: payment },
@@ -123,21 +139,11 @@ const versionsAfter = (view: LedgerView, event: Event): ReadonlyArray<Entity> =>
         balanceMinor - account.heldMinor >= account.floorMinor,
         `debit takes ${event.accountId} below its floor`,
       )
-      const payment: Payment = {
-        tenantId: event.tenantId,
-        paymentId: event.paymentId as Payment["paymentId"],
-        from: event.accountId,
-        to: event.to,
-        amountMinor: event.amountMinor,
-        currency: event.currency,
-        status: event.settled ? "settled" : "pending",
+      const payment = paymentOf(event, event.settled ? "settled" : "pending", {
         reason: null,
-        createdAtMs: event.timestampMs,
         capturedAmountMinor: event.amountMinor,
         holdExpiresAtMs: null,
-        captureId: null,
-        updatedAtMs: event.timestampMs,
-      }
+      })
       return [
         { kind: "account", value: withBalance(account, balanceMinor, event.sequence) },
         { kind: "payment", value: payment },
@@ -145,21 +151,11 @@ const versionsAfter = (view: LedgerView, event: Event): ReadonlyArray<Entity> =>
     }
     case "TransferDeclined": {
       const account = existingAccount(view, event)
-      const payment: Payment = {
-        tenantId: event.tenantId,
-        paymentId: event.paymentId as Payment["paymentId"],
-        from: event.accountId,
-        to: event.to,
-        amountMinor: event.amountMinor,
-        currency: event.currency,
-        status: "declined",
+      const payment = paymentOf(event, "declined", {
         reason: event.reason,
-        createdAtMs: event.timestampMs,
         capturedAmountMinor: 0n,
         holdExpiresAtMs: null,
-        captureId: null,
-        updatedAtMs: event.timestampMs,
-      }
+      })
       return [
         { kind: "account", value: withBalance(account, account.balanceMinor, event.sequence) },
         { kind: "payment", value: payment },
