@@ -150,6 +150,49 @@ const frameRows: ReadonlyArray<readonly [string, string, string | number | undef
     "o2",
     /floor must be zero or negative/,
   ],
+  ...[0, 2_592_001, 1.5, "60", null].map(
+    (holdSeconds, index) =>
+      [
+        `an authorization held for ${JSON.stringify(holdSeconds)} seconds`,
+        JSON.stringify({ op: "authorize", reqId: `h${index}`, ...transfer, holdSeconds }),
+        `h${index}`,
+        /holdSeconds must be an integer from 1 to 2592000/,
+      ] as const,
+  ),
+  [
+    "an authorization without a creditor",
+    JSON.stringify({ op: "authorize", reqId: "h9", ...transfer, to: undefined }),
+    "h9",
+    /to is required/,
+  ],
+  [
+    "a capture without its captureId",
+    JSON.stringify({ op: "capture", reqId: "k1", from: payer, paymentId: "bad" }),
+    "k1",
+    /captureId is required/,
+  ],
+  ...["0", "0.00", "-1", "1e3", 5, "1234567890123456789", "1.0001"].map(
+    (amount, index) =>
+      [
+        `a capture of ${JSON.stringify(amount)}`,
+        JSON.stringify({
+          op: "capture",
+          reqId: `k${index + 2}`,
+          from: payer,
+          paymentId: "bad",
+          captureId: "c",
+          amount,
+        }),
+        `k${index + 2}`,
+        /amount must be a positive decimal string/,
+      ] as const,
+  ),
+  [
+    "a void without its payment",
+    JSON.stringify({ op: "void", reqId: "v1", from: payer }),
+    "v1",
+    /paymentId is required/,
+  ],
 ]
 
 describe("bad input over WebSocket", () => {
