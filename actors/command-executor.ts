@@ -5,7 +5,7 @@
  * together), applies the events in memory at once, queues their records for the node's next flush,
  * and, once that flush is durable, releases the answer and carries out the decision's side effects.
  */
-import type { Capture, Command, Transfer } from "../core/commands.ts"
+import type { Capture, Command, Refund, Transfer } from "../core/commands.ts"
 import { commandAccount, entryKeyRead } from "../core/commands.ts"
 import { decide } from "../core/decide.ts"
 import type { Accepted } from "../core/decision.ts"
@@ -59,7 +59,7 @@ const mayPark = (shard: Shard, key: string | undefined): boolean =>
   shard.hasParked || (key !== undefined && shard.needsLookup(key))
 
 /** The transfer as one whose creditor this node commits with; a copy only when the caller said otherwise. */
-const localTransfer = <C extends Transfer | Capture>(command: C): C =>
+const localTransfer = <C extends Transfer | Capture | Refund>(command: C): C =>
   command.creditorLocal ? command : { ...command, creditorLocal: true }
 
 /** The answer a command gets once durable: the account it changed, or the payment. */
@@ -81,7 +81,8 @@ const outcomeAfter = (shard: Shard, creditor: Shard | undefined, command: Comman
     case "Authorize":
     case "Capture":
     case "Void":
-    case "ExpireHold": {
+    case "ExpireHold":
+    case "Refund": {
       const payment = shard.ledger.payment(command.tenantId, command.from, command.paymentId)
       return payment === undefined ? reject("UNKNOWN_PAYMENT", "payment vanished") : { _tag: "Payment", payment }
     }
@@ -171,10 +172,11 @@ export class CommandExecutor {
       this.runTransfer(shard, command, command.to, callback)
       return
     }
-    if (command._tag === "Capture") {
-      // The authorization is in memory (live entries are never evicted) when it can still be captured.
+    if (command._tag === "Capture" || command._tag === "Refund") {
+      // The payment was read into memory before this ran (`entryKeyRead`), if it exists: its
+      // creditor says which shards the commit spans.
       const payment = shard.ledger.payment(command.tenantId, command.from, command.paymentId)
-      if (payment !== undefined && payment.status === "authorized") {
+      if (payment !== undefined) {
         this.runTransfer(shard, command, payment.to, callback)
         return
       }
@@ -187,7 +189,12 @@ export class CommandExecutor {
   }
 
   /** A transfer, or the capture of an authorization: one commit with the creditor's shard when this node holds it. */
-  private runTransfer(shard: Shard, command: Transfer | Capture, to: AccountId, callback: OutcomeCallback): void {
+  private runTransfer(
+    shard: Shard,
+    command: Transfer | Capture | Refund,
+    to: AccountId,
+    callback: OutcomeCallback,
+  ): void {
     const creditorIndex = this.shardIndexOf(command.tenantId, to)
     if (creditorIndex === shard.shard) {
       this.decideAndCommit(shard, undefined, localTransfer(command), callback)

@@ -120,6 +120,20 @@ export interface ExpireHold extends CommandMeta {
   readonly from: AccountId
 }
 
+/**
+ * Moves `amount` (all that is not refunded yet when null; the request's decimal string, as for a
+ * capture) from the creditor back to the debtor of a settled payment. `creditorLocal` as for a
+ * transfer; the runtime sets it.
+ */
+export interface Refund extends CommandMeta {
+  readonly _tag: "Refund"
+  readonly paymentId: PaymentId
+  readonly from: AccountId
+  readonly refundId: string
+  readonly amount: string | null
+  readonly creditorLocal: boolean
+}
+
 export type Command =
   | OpenAccount
   | Deposit
@@ -132,6 +146,7 @@ export type Command =
   | Capture
   | Void
   | ExpireHold
+  | Refund
 
 /** The account whose actor (shard, ordering) a command belongs to. */
 export const commandAccount = (command: Command): AccountId => {
@@ -147,6 +162,7 @@ export const commandAccount = (command: Command): AccountId => {
     case "Capture":
     case "Void":
     case "ExpireHold":
+    case "Refund":
       return command.from
     case "ApplyCredit":
       return command.to
@@ -171,6 +187,7 @@ export const entryKeyRead = (command: Command): string | undefined => {
     case "Capture":
     case "Void":
     case "ExpireHold":
+    case "Refund":
       return paymentKey(command.tenantId, command.from, command.paymentId)
     case "ApplyCredit":
       return creditKey(command.tenantId, command.to, command.from, command.paymentId)

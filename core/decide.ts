@@ -11,6 +11,7 @@ import type { AccountId } from "./ids.ts"
 import type { Account, LedgerView } from "./ledger.ts"
 import { coversTransfer, decideAuthorize, decideCapture, decideExpireHold, decideVoid } from "./payment-lifecycle.ts"
 import { depositExpired, type LedgerPolicy, paymentExpired } from "./policy.ts"
+import { decideRefund } from "./refund.ts"
 import { decideApplyCredit, decideRedeliverCredit, decideSagaEnd, startSaga } from "./transfer-saga.ts"
 
 export type { Accepted, Decision } from "./decision.ts"
@@ -151,6 +152,8 @@ export const decide = (view: LedgerView, command: Command, policy: LedgerPolicy)
       return decideVoid(view, command, policy)
     case "ExpireHold":
       return decideExpireHold(view, command)
+    case "Refund":
+      return decideRefund(view, command, policy)
     default: {
       const _exhaustive: never = command
       return _exhaustive

@@ -28,13 +28,24 @@ const PaymentSchema = Schema.Struct({
   to: AccountId,
   amountMinor: Minor,
   currency: CurrencyCode,
-  status: Schema.Literals(["authorized", "pending", "settled", "declined", "voided", "expired"]),
+  status: Schema.Literals([
+    "authorized",
+    "pending",
+    "settled",
+    "declined",
+    "voided",
+    "expired",
+    "partially_refunded",
+    "refunded",
+  ]),
   reason: Schema.NullOr(DeclineReason),
   createdAtMs: Schema.Number,
   capturedAmountMinor: Minor,
   holdExpiresAtMs: Schema.NullOr(Schema.Number),
   captureId: Schema.NullOr(Schema.String),
   updatedAtMs: Schema.Number,
+  refundedAmountMinor: Minor,
+  refunds: Schema.Array(Schema.Struct({ refundId: Schema.String, amountMinor: Minor })),
 })
 const DepositSchema = Schema.Struct({
   tenantId: TenantId,
@@ -107,7 +118,10 @@ const valueJson = (entity: Entity): string => {
         `"status":${json(payment.status)},"reason":${nullable(payment.reason)},"createdAtMs":${payment.createdAtMs},` +
         `"capturedAmountMinor":"${payment.capturedAmountMinor}",` +
         `"holdExpiresAtMs":${payment.holdExpiresAtMs === null ? "null" : payment.holdExpiresAtMs},` +
-        `"captureId":${nullable(payment.captureId)},"updatedAtMs":${payment.updatedAtMs}}`
+        `"captureId":${nullable(payment.captureId)},"updatedAtMs":${payment.updatedAtMs},` +
+        `"refundedAmountMinor":"${payment.refundedAmountMinor}","refunds":[${payment.refunds
+          .map((refund) => `{"refundId":${json(refund.refundId)},"amountMinor":"${refund.amountMinor}"}`)
+          .join(",")}]}`
       )
     }
     case "deposit": {

@@ -116,6 +116,34 @@ export const PaymentCaptured = Schema.TaggedStruct("PaymentCaptured", {
   settled: Schema.Boolean,
 })
 
+/** The creditor's side of a refund: `amountMinor` left its account, back to the payment's debtor `from`. */
+export const RefundDebited = Schema.TaggedStruct("RefundDebited", {
+  ...envelope,
+  from: AccountId,
+  refundId: Schema.String,
+  amountMinor: Minor,
+  currency: CurrencyCode,
+})
+
+/**
+ * The debtor's side of a refund: `amountMinor` of the payment came back. It carries the payment as
+ * it is after the refund (`refunds` includes this one): a settled payment may have left memory,
+ * and recovery replays this event without reading the payment back from the snapshot store.
+ */
+export const PaymentRefunded = Schema.TaggedStruct("PaymentRefunded", {
+  ...envelope,
+  refundId: Schema.String,
+  amountMinor: Minor,
+  to: AccountId,
+  currency: CurrencyCode,
+  authorizedAmountMinor: Minor,
+  capturedAmountMinor: Minor,
+  paymentCreatedAtMs: Schema.Number,
+  holdExpiresAtMs: Schema.NullOr(Schema.Number),
+  captureId: Schema.NullOr(Schema.String),
+  refunds: Schema.Array(Schema.Struct({ refundId: Schema.String, amountMinor: Minor })),
+})
+
 /** An authorization's hold released by a void. */
 export const AuthorizationVoided = Schema.TaggedStruct("AuthorizationVoided", { ...envelope })
 
@@ -135,6 +163,8 @@ export const Event = Schema.Union([
   PaymentCaptured,
   AuthorizationVoided,
   AuthorizationExpired,
+  RefundDebited,
+  PaymentRefunded,
 ])
 export type Event = typeof Event.Type
 export type EventEncoded = typeof Event.Encoded
@@ -149,6 +179,8 @@ export type TransferSettled = typeof TransferSettled.Type
 export type TransferReversed = typeof TransferReversed.Type
 export type PaymentAuthorized = typeof PaymentAuthorized.Type
 export type PaymentCaptured = typeof PaymentCaptured.Type
+export type RefundDebited = typeof RefundDebited.Type
+export type PaymentRefunded = typeof PaymentRefunded.Type
 
 /** The events of one accepted command: the unit the journal appends and replays atomically. */
 export interface JournalRecord {
@@ -202,6 +234,17 @@ const eventJson = (event: Event): string => {
     case "AuthorizationVoided":
     case "AuthorizationExpired":
       return `${head}}`
+    case "RefundDebited":
+      return `${head},"from":${json(event.from)},"refundId":${json(event.refundId)},"amountMinor":"${event.amountMinor}","currency":${json(event.currency)}}`
+    case "PaymentRefunded":
+      return (
+        `${head},"refundId":${json(event.refundId)},"amountMinor":"${event.amountMinor}","to":${json(event.to)},` +
+        `"currency":${json(event.currency)},"authorizedAmountMinor":"${event.authorizedAmountMinor}",` +
+        `"capturedAmountMinor":"${event.capturedAmountMinor}","paymentCreatedAtMs":${event.paymentCreatedAtMs},` +
+        `"holdExpiresAtMs":${event.holdExpiresAtMs === null ? "null" : event.holdExpiresAtMs},` +
+        `"captureId":${event.captureId === null ? "null" : json(event.captureId)},` +
+        `"refunds":[${event.refunds.map((refund) => `{"refundId":${json(refund.refundId)},"amountMinor":"${refund.amountMinor}"}`).join(",")}]}`
+      )
   }
 }
 

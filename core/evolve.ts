@@ -8,6 +8,7 @@ import type {
   CreditRefused,
   Event,
   PaymentAuthorized,
+  PaymentRefunded,
   TransferCredited,
   TransferDebited,
   TransferDeclined,
@@ -77,6 +78,8 @@ const paymentOf = (
   createdAtMs: event.timestampMs,
   captureId: null,
   updatedAtMs: event.timestampMs,
+  refundedAmountMinor: 0n,
+  refunds: [],
   ...rest,
 })
 
@@ -93,6 +96,32 @@ const authorized = (account: Account, event: PaymentAuthorized): ReadonlyArray<E
     { kind: "account", value: { ...account, heldMinor, sequence: event.sequence } },
     { kind: "payment", value: payment },
   ]
+}
+
+/** The payment as a refund leaves it, from the state the event carries. */
+const refundedPayment = (event: PaymentRefunded): Payment => {
+  invariant(event.paymentId !== null, "PaymentRefunded without payment id")
+  invariant(event.amountMinor > 0n, "refund amount must be positive")
+  const refundedAmountMinor = event.refunds.reduce((sum, refund) => sum + refund.amountMinor, 0n)
+  invariant(refundedAmountMinor <= event.capturedAmountMinor, "refunds beyond what was captured")
+  invariant(event.refunds.at(-1)?.refundId === event.refundId, "a refund event lists its own refund last")
+  return {
+    tenantId: event.tenantId,
+    paymentId: event.paymentId as Payment["paymentId"],
+    from: event.accountId,
+    to: event.to,
+    amountMinor: event.authorizedAmountMinor,
+    currency: event.currency,
+    status: refundedAmountMinor === event.capturedAmountMinor ? "refunded" : "partially_refunded",
+    reason: null,
+    createdAtMs: event.paymentCreatedAtMs,
+    capturedAmountMinor: event.capturedAmountMinor,
+    holdExpiresAtMs: event.holdExpiresAtMs,
+    captureId: event.captureId,
+    updatedAtMs: event.timestampMs,
+    refundedAmountMinor,
+    refunds: event.refunds,
+  }
 }
 
 const versionsAfter = (view: LedgerView, event: Event): ReadonlyArray<Entity> => {
@@ -241,6 +270,37 @@ const versionsAfter = (view: LedgerView, event: Event): ReadonlyArray<Entity> =>
       return [
         { kind: "account", value: released },
         { kind: "payment", value: { ...payment, status, updatedAtMs: event.timestampMs } },
+      ]
+    }
+    case "RefundDebited": {
+      const account = existingAccount(view, event)
+      invariant(event.amountMinor > 0n, "refund amount must be positive")
+      const balanceMinor = account.balanceMinor - event.amountMinor
+      invariant(
+        balanceMinor - account.heldMinor >= account.floorMinor,
+        `refund takes ${event.accountId} below its floor`,
+      )
+      return [{ kind: "account", value: withBalance(account, balanceMinor, event.sequence) }]
+    }
+    case "PaymentRefunded": {
+      const account = existingAccount(view, event)
+      const refunded = refundedPayment(event)
+      // The payment may have left memory (recovery does not read it back); when it is here, the
+      // event must continue it exactly.
+      const previous = view.payment(event.tenantId, event.accountId, refunded.paymentId)
+      if (previous !== undefined) {
+        invariant(
+          previous.status === "settled" || previous.status === "partially_refunded",
+          `refund of a ${previous.status} payment`,
+        )
+        invariant(
+          previous.refundedAmountMinor + event.amountMinor === refunded.refundedAmountMinor,
+          `refund ${event.refundId} does not continue payment ${event.paymentId}`,
+        )
+      }
+      return [
+        { kind: "account", value: withBalance(account, account.balanceMinor + event.amountMinor, event.sequence) },
+        { kind: "payment", value: refunded },
       ]
     }
     default: {

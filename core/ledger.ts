@@ -34,7 +34,21 @@ export interface Account {
  * authorized: the amount is held on the debtor, waiting for a capture, a void or the hold's expiry.
  * pending: captured (or transferred) and debited, its credit on the way to another node's shard.
  */
-export type PaymentStatus = "authorized" | "pending" | "settled" | "declined" | "voided" | "expired"
+export type PaymentStatus =
+  | "authorized"
+  | "pending"
+  | "settled"
+  | "declined"
+  | "voided"
+  | "expired"
+  | "partially_refunded"
+  | "refunded"
+
+/** One refund of a payment, by its idempotency key. */
+export interface Refund {
+  readonly refundId: string
+  readonly amountMinor: bigint
+}
 
 /**
  * A transfer or an authorization as its debtor account records it; keyed by (tenant, debtor,
@@ -59,6 +73,9 @@ export interface Payment {
   readonly captureId: string | null
   /** When this version was recorded: an ended payment's idempotency window runs from its last change. */
   readonly updatedAtMs: number
+  /** What went back to the debtor, in total and by refund; never more than was captured. */
+  readonly refundedAmountMinor: bigint
+  readonly refunds: ReadonlyArray<Refund>
 }
 
 /** The amount an authorization holds on its debtor while it lives. */

@@ -87,6 +87,8 @@ export const decideAuthorize = (view: LedgerView, command: Authorize, policy: Le
     holdExpiresAtMs,
     captureId: null,
     updatedAtMs: command.timestampMs,
+    refundedAmountMinor: 0n,
+    refunds: [],
   }
   return accept(
     [{ _tag: "PaymentAuthorized", ...base, ...fields, holdExpiresAtMs }],

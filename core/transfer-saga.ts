@@ -79,6 +79,8 @@ export const startSaga = (command: Transfer, debited: TransferDebited, policy: L
     holdExpiresAtMs: null,
     captureId: null,
     updatedAtMs: command.timestampMs,
+    refundedAmountMinor: 0n,
+    refunds: [],
   }
   return accept([debited], deliveryEffects(payment, command.correlationId, command.timestampMs, 1, policy))
 }

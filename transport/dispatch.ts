@@ -21,6 +21,7 @@ const scopeOfOperation: Readonly<Record<OperationName, Scope>> = {
   authorize: "payments",
   capture: "payments",
   void: "payments",
+  refund: "payments",
 }
 
 /** Undefined when the scopes allow the operation, else the FORBIDDEN message. */
@@ -95,6 +96,7 @@ export const dispatch = (
     case "authorize":
     case "capture":
     case "void":
+    case "refund":
       processor.submit(lifecycleCommand(principal, operation, correlationIdOf(traceparent)), callback)
       return
   }
@@ -102,7 +104,7 @@ export const dispatch = (
 
 const lifecycleCommand = (
   principal: Principal,
-  operation: Extract<Operation, { readonly op: "authorize" | "capture" | "void" }>,
+  operation: Extract<Operation, { readonly op: "authorize" | "capture" | "void" | "refund" }>,
   correlationId: string,
 ): Command => {
   const meta = { tenantId: principal.tenantId, correlationId, timestampMs: Date.now() }
@@ -130,5 +132,15 @@ const lifecycleCommand = (
       }
     case "void":
       return { _tag: "Void", ...meta, paymentId: operation.paymentId, from: operation.from }
+    case "refund":
+      return {
+        _tag: "Refund",
+        ...meta,
+        paymentId: operation.paymentId,
+        from: operation.from,
+        refundId: operation.refundId,
+        amount: operation.amount,
+        creditorLocal: true,
+      }
   }
 }

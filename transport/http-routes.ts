@@ -227,6 +227,14 @@ export const registerHttpRoutes = (app: TemplatedApp, state: EdgeState): void =>
     })),
   )
   app.post(
+    "/v1/accounts/:from/payments/:paymentId/refunds",
+    postRoute(state, "refund", 2, (fields, [from, paymentId], key) => ({
+      ...withIdempotencyKey(fields, "refundId", key),
+      from,
+      paymentId,
+    })),
+  )
+  app.post(
     "/v1/accounts/:from/payments/:paymentId/void",
     postRoute(state, "void", 2, (fields, [from, paymentId]) => ({ ...fields, from, paymentId })),
   )

@@ -28,6 +28,7 @@ export const operationNames = [
   "authorize",
   "capture",
   "void",
+  "refund",
 ] as const
 export type OperationName = (typeof operationNames)[number]
 
@@ -72,6 +73,14 @@ export type Operation =
       readonly amount: string | null
     }
   | { readonly op: "void"; readonly from: AccountId; readonly paymentId: PaymentId }
+  | {
+      readonly op: "refund"
+      readonly from: AccountId
+      readonly paymentId: PaymentId
+      readonly refundId: string
+      /** Major units as sent; its decimals are checked against the payment's currency. */
+      readonly amount: string | null
+    }
   | { readonly op: "getAccount"; readonly accountId: AccountId }
   | { readonly op: "getPayment"; readonly accountId: AccountId; readonly paymentId: PaymentId }
 
@@ -206,6 +215,27 @@ const decodeAuthorize = (fields: Fields): Operation | InvalidRequest => {
 /** A positive decimal string of at most `integerDigitsMax` integer digits; its decimals are the decider's to judge. */
 const capturedAmountPattern = /^(0|[1-9][0-9]{0,17})(\.[0-9]{1,3})?$/
 
+/** The amount of a capture or refund: absent (all), or a positive decimal string whose decimals the decider checks. */
+const readLaterAmount = (fields: Fields): string | null | InvalidRequest => {
+  const amount = fields.amount
+  if (amount === undefined) return null
+  if (typeof amount !== "string" || !capturedAmountPattern.test(amount) || /^0(\.0+)?$/.test(amount))
+    return invalid('amount must be a positive decimal string such as "12.34"')
+  return amount
+}
+
+const decodeRefund = (fields: Fields): Operation | InvalidRequest => {
+  const from = readId(fields, "from")
+  if (isInvalidRequest(from)) return from
+  const paymentId = readId(fields, "paymentId")
+  if (isInvalidRequest(paymentId)) return paymentId
+  const refundId = readId(fields, "refundId")
+  if (isInvalidRequest(refundId)) return refundId
+  const amount = readLaterAmount(fields)
+  if (isInvalidRequest(amount)) return amount
+  return { op: "refund", from: from as AccountId, paymentId: paymentId as PaymentId, refundId, amount }
+}
+
 const decodeCapture = (fields: Fields): Operation | InvalidRequest => {
   const from = readId(fields, "from")
   if (isInvalidRequest(from)) return from
@@ -213,18 +243,14 @@ const decodeCapture = (fields: Fields): Operation | InvalidRequest => {
   if (isInvalidRequest(paymentId)) return paymentId
   const captureId = readId(fields, "captureId")
   if (isInvalidRequest(captureId)) return captureId
-  const amount = fields.amount
-  if (
-    amount !== undefined &&
-    (typeof amount !== "string" || !capturedAmountPattern.test(amount) || /^0(\.0+)?$/.test(amount))
-  )
-    return invalid('amount must be a positive decimal string such as "12.34"')
+  const amount = readLaterAmount(fields)
+  if (isInvalidRequest(amount)) return amount
   return {
     op: "capture",
     from: from as AccountId,
     paymentId: paymentId as PaymentId,
     captureId,
-    amount: amount === undefined ? null : amount,
+    amount,
   }
 }
 
@@ -265,6 +291,8 @@ export const decodeOperation = (op: OperationName, fields: Fields): Operation | 
       return decodeCapture(fields)
     case "void":
       return decodeVoid(fields)
+    case "refund":
+      return decodeRefund(fields)
   }
 }
 

@@ -54,8 +54,7 @@ export const encodePayment = (payment: Payment): WirePayment => {
     createdAt: new Date(payment.createdAtMs).toISOString(),
     authorizedAmount: formatAmount(payment.amountMinor, payment.currency),
     capturedAmount: formatAmount(payment.capturedAmountMinor, payment.currency),
-    // Refunds are not built yet: nothing was ever refunded.
-    refundedAmount: formatAmount(0n, payment.currency),
+    refundedAmount: formatAmount(payment.refundedAmountMinor, payment.currency),
   }
   const held = payment.holdExpiresAtMs === null ? wire : { ...wire, holdExpiresAt: isoOf(payment.holdExpiresAtMs) }
   return payment.reason === null ? held : { ...held, reason: payment.reason }
@@ -87,7 +86,7 @@ export const paymentJson = (payment: Payment): string => {
     `"status":${json(payment.status)},"createdAt":${json(isoOf(payment.createdAtMs))},` +
     `"authorizedAmount":${json(formatAmount(payment.amountMinor, payment.currency))},` +
     `"capturedAmount":${json(formatAmount(payment.capturedAmountMinor, payment.currency))},` +
-    `"refundedAmount":${json(formatAmount(0n, payment.currency))}` +
+    `"refundedAmount":${json(formatAmount(payment.refundedAmountMinor, payment.currency))}` +
     (payment.holdExpiresAtMs === null ? "" : `,"holdExpiresAt":${json(isoOf(payment.holdExpiresAtMs))}`)
   return payment.reason === null ? `${fields}}` : `${fields},"reason":${json(payment.reason)}}`
 }

@@ -32,6 +32,8 @@ const entities: ReadonlyArray<Entity> = Array.from({ length: count }, (_, index)
     holdExpiresAtMs: null,
     captureId: null,
     updatedAtMs: 1_700_000_000_000 + index,
+    refundedAmountMinor: 0n,
+    refunds: [],
   },
 }))
 

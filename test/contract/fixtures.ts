@@ -62,6 +62,8 @@ export const paymentEntity = (paymentId: string, status: "pending" | "settled" |
     holdExpiresAtMs: null,
     captureId: null,
     updatedAtMs: 1_700_000_000_123,
+    refundedAmountMinor: 0n,
+    refunds: [],
   },
 })
 

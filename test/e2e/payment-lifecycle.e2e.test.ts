@@ -70,6 +70,20 @@ describe("payment lifecycle over the wire", () => {
     expect((await capture({ captureId: "c-2" })).error?.code).toBe("INVALID_STATE")
     expect((await capture({ paymentId: "nope", captureId: "c-3" })).error?.code).toBe("UNKNOWN_PAYMENT")
 
+    // Refunds: in parts, back from the creditor, never beyond the capture.
+    const refund = (fields: Record<string, unknown>) =>
+      client.request("refund", { from: "alice", paymentId: "p-1", ...fields })
+    expect((await refund({ refundId: "r-1", amount: "2.34" })).payment).toMatchObject({
+      status: "partially_refunded",
+      refundedAmount: "2.34",
+    })
+    expect((await refund({ refundId: "r-1", amount: "2.34" })).payment?.refundedAmount).toBe("2.34")
+    expect((await refund({ refundId: "r-1", amount: "1.00" })).error?.code).toBe("IDEMPOTENCY_CONFLICT")
+    expect((await refund({ refundId: "r-2", amount: "10.01" })).error?.code).toBe("AMOUNT_EXCEEDS_REMAINING")
+    expect((await refund({ refundId: "r-2" })).payment).toMatchObject({ status: "refunded", refundedAmount: "12.34" })
+    expect((await refund({ refundId: "r-3", amount: "0.01" })).error?.code).toBe("INVALID_STATE")
+    expect((await client.request("getAccount", { accountId: "bob" })).account?.balance).toBe("0.00")
+
     await client.request("authorize", authorization("p-2", "10.00"))
     expect(
       (await client.request("capture", { from: "alice", paymentId: "p-2", captureId: "c-4", amount: "10.01" })).error
@@ -115,6 +129,10 @@ describe("payment lifecycle over the wire", () => {
     expect((await post("/v1/accounts/alice/payments/p-4/capture", { amount: "5.00" }, "c-5")).status).toBe(422)
     expect((await post("/v1/accounts/alice/payments/p-4/capture", {}, "c-5")).body.payment?.status).toBe("settled")
     expect((await post("/v1/accounts/alice/payments/p-4/void", {})).status).toBe(409)
+    expect(
+      (await post("/v1/accounts/alice/payments/p-4/refunds", { amount: "1.00" }, "r-4")).body.payment?.status,
+    ).toBe("partially_refunded")
+    expect((await post("/v1/accounts/alice/payments/p-4/refunds", { amount: "5.00" }, "r-5")).status).toBe(422)
 
     // Holds across a kill: one lapses while the node is down and is released by the recovery; one stays held.
     await client.request("authorize", authorization("p-5", "6.00", 1))
@@ -125,9 +143,9 @@ describe("payment lifecycle over the wire", () => {
     const again = await startNodeProcess({ DATA_DIR: dataDir })
     const reconnected = await WsClient.connect(again.port, "demo-key")
     expect((await reconnected.request("getAccount", { accountId: "alice" })).account).toMatchObject({
-      balance: "83.66",
+      balance: "97.00",
       held: "7.00",
-      available: "76.66",
+      available: "90.00",
     })
     expect((await reconnected.request("getPayment", { accountId: "alice", paymentId: "p-5" })).payment?.status).toBe(
       "expired",

@@ -105,6 +105,28 @@ const eventArbitrary: fc.Arbitrary<Event> = fc.oneof(
   }),
   fc.record({ _tag: fc.constant("AuthorizationVoided" as const), ...envelope }),
   fc.record({ _tag: fc.constant("AuthorizationExpired" as const), ...envelope }),
+  fc.record({
+    _tag: fc.constant("RefundDebited" as const),
+    ...envelope,
+    from: accountId,
+    refundId: idText,
+    amountMinor: positiveMinor,
+    currency,
+  }),
+  fc.record({
+    _tag: fc.constant("PaymentRefunded" as const),
+    ...envelope,
+    refundId: idText,
+    amountMinor: positiveMinor,
+    to: accountId,
+    currency,
+    authorizedAmountMinor: positiveMinor,
+    capturedAmountMinor: positiveMinor,
+    paymentCreatedAtMs: fc.integer({ min: 0, max: 2 ** 47 }),
+    holdExpiresAtMs: fc.option(fc.integer({ min: 0, max: 2 ** 47 }), { nil: null }),
+    captureId: fc.option(idText, { nil: null }),
+    refunds: fc.array(fc.record({ refundId: idText, amountMinor: positiveMinor }), { maxLength: 3 }),
+  }),
 )
 
 const entityArbitrary: fc.Arbitrary<Entity> = fc.oneof(
@@ -131,6 +153,8 @@ const entityArbitrary: fc.Arbitrary<Entity> = fc.oneof(
       amountMinor: positiveMinor,
       currency,
       status: fc.constantFrom(
+        "partially_refunded" as const,
+        "refunded" as const,
         "authorized" as const,
         "pending" as const,
         "settled" as const,
@@ -144,6 +168,8 @@ const entityArbitrary: fc.Arbitrary<Entity> = fc.oneof(
       holdExpiresAtMs: fc.option(fc.integer({ min: 0, max: 2 ** 47 }), { nil: null }),
       captureId: fc.option(idText, { nil: null }),
       updatedAtMs: fc.integer({ min: 0, max: 2 ** 47 }),
+      refundedAmountMinor: minor,
+      refunds: fc.array(fc.record({ refundId: idText, amountMinor: positiveMinor }), { maxLength: 3 }),
     }),
   }),
   fc.record({

@@ -1,6 +1,6 @@
 /**
  * Properties of the ledger with authorizations in the mix: generated sequences of deposits,
- * transfers, authorizations, captures (whole or part), voids and hold timers firing at random
+ * transfers, authorizations, captures (whole or part), refunds, voids and hold timers firing at random
  * times, through decide → evolve. After every step: what an account holds is the sum of its live
  * authorizations, no account spends below its floor, money is conserved (balances equal deposits),
  * every payment moved only along an allowed edge, and a replay of the events rebuilds the state.
@@ -35,6 +35,9 @@ const allowedEdges: ReadonlySet<string> = new Set([
   "authorized>voided",
   "authorized>expired",
   "pending>settled",
+  "settled>partially_refunded",
+  "settled>refunded",
+  "partially_refunded>refunded",
 ])
 
 type Step =
@@ -62,6 +65,13 @@ type Step =
       readonly amount: string | null
     }
   | { readonly kind: "void"; readonly from: number; readonly id: number }
+  | {
+      readonly kind: "refund"
+      readonly from: number
+      readonly id: number
+      readonly refundId: number
+      readonly amount: string | null
+    }
   | { readonly kind: "expire"; readonly from: number; readonly id: number }
   | { readonly kind: "wait"; readonly ms: number }
 
@@ -105,6 +115,19 @@ const stepArbitrary: fc.Arbitrary<Step> = fc.oneof(
     }),
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("void" as const), from: account, id }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant("refund" as const),
+      from: account,
+      id,
+      refundId: fc.integer({ min: 0, max: 3 }),
+      amount: fc.option(
+        fc.bigInt({ min: 1n, max: 4_000n }).map((minor) => `${minor / 100n}.${String(minor % 100n).padStart(2, "0")}`),
+        { nil: null },
+      ),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("expire" as const), from: account, id }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("wait" as const), ms: fc.integer({ min: 1, max: 90_000 }) }) },
 )
@@ -160,6 +183,16 @@ const commandOf = (step: Step, nowMs: number, serial: number): Command | undefin
       }
     case "void":
       return { _tag: "Void", ...meta, paymentId: paymentId(step.id), from: accountId(step.from) }
+    case "refund":
+      return {
+        _tag: "Refund",
+        ...meta,
+        paymentId: paymentId(step.id),
+        from: accountId(step.from),
+        refundId: `r-${step.refundId}`,
+        amount: step.amount,
+        creditorLocal: true,
+      }
     case "expire":
       return { _tag: "ExpireHold", ...meta, paymentId: paymentId(step.id), from: accountId(step.from) }
     case "wait":
@@ -270,6 +303,7 @@ describe("payment lifecycle properties", () => {
       "partial capture",
       "AuthorizationVoided",
       "AuthorizationExpired",
+      "PaymentRefunded",
       "TransferDeclined",
     ])
       expect([path, seen.get(path) ?? 0]).toEqual([path, expect.toSatisfy((count: number) => count > 3)])

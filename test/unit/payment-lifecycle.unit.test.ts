@@ -246,3 +246,77 @@ describe("void and expiry", () => {
     expect(resumed).toEqual([expect.objectContaining({ _tag: "Schedule", atMs: nowMs + holdMs })])
   })
 })
+
+const refund = (paymentId: string, refundId: string, amount: string | null, creditorLocal = true): Command => ({
+  _tag: "Refund",
+  ...meta(nowMs + 2_000),
+  paymentId: paymentId as PaymentId,
+  from: "alice" as AccountId,
+  refundId,
+  amount,
+  creditorLocal,
+})
+
+describe("refund", () => {
+  const captured = () => {
+    const ledger = funded()
+    when(ledger, authorize("a-1", 3_000n))
+    when(ledger, capture("a-1", "cap-1", "20.00"))
+    return ledger
+  }
+
+  it("given a capture, when refunded in parts, then money goes back and the status follows, never beyond the capture", () => {
+    const ledger = captured()
+    expect(outcome(when(ledger, refund("a-1", "r-1", "5.00")))).toEqual(["RefundDebited", "PaymentRefunded"])
+    expect(payment(ledger, "a-1")).toMatchObject({ status: "partially_refunded", refundedAmountMinor: 500n })
+    expect(alice(ledger)?.balanceMinor).toBe(8_500n)
+    expect(bob(ledger)?.balanceMinor).toBe(1_500n)
+    expect(outcome(when(ledger, refund("a-1", "r-2", "15.01")))).toBe("AMOUNT_EXCEEDS_REMAINING")
+    expect(outcome(when(ledger, refund("a-1", "r-2", null)))).toEqual(["RefundDebited", "PaymentRefunded"])
+    expect(payment(ledger, "a-1")).toMatchObject({ status: "refunded", refundedAmountMinor: 2_000n })
+    expect(outcome(when(ledger, refund("a-1", "r-3", "0.01")))).toBe("INVALID_STATE")
+    expect(alice(ledger)?.balanceMinor).toBe(10_000n)
+    expect(bob(ledger)?.balanceMinor).toBe(0n)
+  })
+
+  it("given a refund, when retried with its id, then nothing moves; another amount conflicts", () => {
+    const ledger = captured()
+    when(ledger, refund("a-1", "r-1", "5.00"))
+    expect(outcome(when(ledger, refund("a-1", "r-1", "5.00")))).toEqual([])
+    expect(outcome(when(ledger, refund("a-1", "r-1", null)))).toEqual([])
+    expect(outcome(when(ledger, refund("a-1", "r-1", "4.00")))).toBe("IDEMPOTENCY_CONFLICT")
+    expect(payment(ledger, "a-1")?.refundedAmountMinor).toBe(500n)
+  })
+
+  it("given a creditor that spent the money, when refunded, then INSUFFICIENT_FUNDS and nothing changes", () => {
+    const ledger = captured()
+    const spend = { ...transfer("t-9", 1_999n), from: "bob", to: "alice" } as Command
+    expect(outcome(when(ledger, spend))).toEqual(["TransferDebited", "TransferCredited"])
+    expect(outcome(when(ledger, refund("a-1", "r-1", "0.02")))).toBe("INSUFFICIENT_FUNDS")
+    expect(outcome(when(ledger, refund("a-1", "r-1", "0.01")))).toEqual(["RefundDebited", "PaymentRefunded"])
+  })
+
+  it("given a refund's events, when replayed without the payment in memory (as recovery may), then the same payment results", () => {
+    const ledger = captured()
+    when(ledger, refund("a-1", "r-1", "1.00"))
+    const decision = decide(ledger, refund("a-1", "r-2", "2.00"), policy)
+    if (isRejection(decision)) throw new Error(decision.code)
+    const evicted = new Ledger()
+    for (const account of ledger.accounts.values()) evicted.put({ kind: "account", value: account })
+    applyEvents(evicted, decision.events)
+    applyEvents(ledger, decision.events)
+    expect(payment(evicted, "a-1")).toEqual(payment(ledger, "a-1"))
+    expect(payment(evicted, "a-1")).toMatchObject({ status: "partially_refunded", refundedAmountMinor: 300n })
+  })
+
+  it("given payments that cannot be refunded, then UNKNOWN_PAYMENT, INVALID_STATE, or UNAVAILABLE across nodes", () => {
+    const ledger = captured()
+    expect(outcome(when(ledger, refund("nope", "r-1", null)))).toBe("UNKNOWN_PAYMENT")
+    when(ledger, authorize("a-2", 100n))
+    expect(outcome(when(ledger, refund("a-2", "r-1", null)))).toBe("INVALID_STATE")
+    expect(outcome(when(ledger, refund("a-1", "r-1", "1.001")))).toBe("INVALID_REQUEST")
+    expect(outcome(when(ledger, refund("a-1", "r-1", null, false)))).toBe("UNAVAILABLE")
+    when(ledger, transfer("t-1", 300n))
+    expect(outcome(when(ledger, refund("t-1", "r-1", null)))).toEqual(["RefundDebited", "PaymentRefunded"])
+  })
+})

@@ -43,6 +43,8 @@ const payment: Payment = {
   holdExpiresAtMs: null,
   captureId: null,
   updatedAtMs: Date.UTC(2025, 0, 2, 3, 4, 5, 6),
+  refundedAmountMinor: 0n,
+  refunds: [],
 }
 
 describe("wire-response", () => {

@@ -65,6 +65,9 @@ export const runCrashScenario = async (
   const followUps = new Map<string, FollowUp>()
   /** The answer of each follow-up: the payment's status, or INVALID_STATE when the hold had lapsed first. */
   const followUpAnswers = new Map<string, string>()
+  /** A refund of part of each capture that was acknowledged, and its answer (the refunded amount, or INSUFFICIENT_FUNDS). */
+  const refunds = new Map<string, { readonly paymentId: string; readonly from: string; readonly amountMinor: bigint }>()
+  const refundAnswers = new Map<string, string>()
   let sequence = 0
   /** Final statuses of the authorizations, so a test can show the run reached each end. */
   const authorizationsByStatus = new Map<string, number>()
@@ -113,6 +116,28 @@ export const runCrashScenario = async (
         expect(request.kind === "void" ? ["voided"] : ["settled", "pending"]).toContain(status)
         if (request.kind === "capture") expect(answer.payment?.capturedAmount).toBe(decimal(request.captureMinor))
         followUpAnswers.set(request.paymentId, status)
+        if (request.kind === "capture" && !refunds.has(request.paymentId) && Math.random() < 0.5) {
+          const amountMinor = 1n + request.captureMinor / 3n
+          refunds.set(request.paymentId, { paymentId: request.paymentId, from: request.from, amountMinor })
+        }
+      })
+  const sendRefund = (client: WsClient, request: { paymentId: string; from: string; amountMinor: bigint }) =>
+    client
+      .request("refund", {
+        from: request.from,
+        paymentId: request.paymentId,
+        refundId: `ref-${request.paymentId}`,
+        amount: decimal(request.amountMinor),
+      })
+      .then((answer) => {
+        if (!answer.ok) {
+          // INSUFFICIENT_FUNDS: the creditor spent the money meanwhile; nothing moved.
+          expect(["UNAVAILABLE", "OVERLOADED", "INSUFFICIENT_FUNDS"]).toContain(answer.error?.code)
+          if (answer.error?.code === "INSUFFICIENT_FUNDS") refundAnswers.set(request.paymentId, "INSUFFICIENT_FUNDS")
+          return
+        }
+        expect(answer.payment?.refundedAmount).toBe(decimal(request.amountMinor))
+        refundAnswers.set(request.paymentId, decimal(request.amountMinor))
       })
 
   const sendTransfer = (client: WsClient, request: TransferRequest) =>
@@ -171,6 +196,9 @@ export const runCrashScenario = async (
       for (const request of followUps.values()) {
         if (!followUpAnswers.has(request.paymentId)) work.push(sendFollowUp(client, request))
       }
+      for (const request of refunds.values()) {
+        if (!refundAnswers.has(request.paymentId)) work.push(sendRefund(client, request))
+      }
       if (work.length === 0) return
       await Promise.all(work)
       await new Promise((resolve) => setTimeout(resolve, 50))
@@ -189,12 +217,15 @@ export const runCrashScenario = async (
       sequence++
       let work: Promise<void>
       const pendingFollowUp = [...followUps.values()].find((request) => !followUpAnswers.has(request.paymentId))
+      const pendingRefund = [...refunds.values()].find((request) => !refundAnswers.has(request.paymentId))
       if (sequence % 10 === 0) {
         const request = { depositId: `dep-${sequence}`, accountId: pick(accounts), amountMinor: 1_000n }
         deposits.set(request.depositId, request)
         work = ignoreClosed(sendDeposit(client, request))
       } else if (sequence % 10 === 5 && pendingFollowUp !== undefined) {
         work = ignoreClosed(sendFollowUp(client, pendingFollowUp))
+      } else if (sequence % 10 === 7 && pendingRefund !== undefined) {
+        work = ignoreClosed(sendRefund(client, pendingRefund))
       } else if (sequence % 5 === 2) {
         const from = pick(accounts)
         const request = {
@@ -284,22 +315,27 @@ export const runCrashScenario = async (
     for (const request of authorizations.values()) {
       const payment = await settledPayment(client, request.from, request.paymentId)
       const status = payment?.status as string
-      expect(["declined", "authorized", "settled", "voided", "expired"]).toContain(status)
+      expect(["declined", "authorized", "settled", "voided", "expired", "partially_refunded"]).toContain(status)
       authorizationsByStatus.set(status, (authorizationsByStatus.get(status) ?? 0) + 1)
       const followUp = followUps.get(request.paymentId)
       const answered = followUpAnswers.get(request.paymentId)
       if (answered === "voided") expect(status).toBe("voided")
       if (answered === "settled" || answered === "pending") {
-        expect(status).toBe("settled")
+        expect(["settled", "partially_refunded"]).toContain(status)
         expect(payment?.capturedAmount).toBe(decimal(followUp?.captureMinor as bigint))
       }
+      const refunded = refundAnswers.get(request.paymentId)
+      // Applied exactly once when acknowledged, never when refused.
+      expect(payment?.refundedAmount).toBe(
+        refunded === undefined || refunded === "INSUFFICIENT_FUNDS" ? "0.00" : refunded,
+      )
       if (authorizationAnswers.get(request.paymentId) === "declined") expect(status).toBe("declined")
       if (status === "authorized")
         heldExpected.set(request.from, (heldExpected.get(request.from) ?? 0n) + request.amountMinor)
-      if (status === "settled") {
-        const captured = minorOf(payment?.capturedAmount as string)
-        expected.set(request.from, (expected.get(request.from) ?? 0n) - captured)
-        expected.set(request.to, (expected.get(request.to) ?? 0n) + captured)
+      if (status === "settled" || status === "partially_refunded") {
+        const moved = minorOf(payment?.capturedAmount as string) - minorOf(payment?.refundedAmount as string)
+        expected.set(request.from, (expected.get(request.from) ?? 0n) - moved)
+        expected.set(request.to, (expected.get(request.to) ?? 0n) + moved)
       }
     }
     for (const request of deposits.values()) {
