@@ -193,6 +193,18 @@ const frameRows: ReadonlyArray<readonly [string, string, string | number | undef
     "v1",
     /paymentId is required/,
   ],
+  [
+    "a refund without its refundId",
+    JSON.stringify({ op: "refund", reqId: "r1", from: payer, paymentId: "bad" }),
+    "r1",
+    /refundId is required/,
+  ],
+  [
+    "a refund of zero",
+    JSON.stringify({ op: "refund", reqId: "r2", from: payer, paymentId: "bad", refundId: "x", amount: "0.00" }),
+    "r2",
+    /amount must be a positive decimal string/,
+  ],
 ]
 
 describe("bad input over WebSocket", () => {
