@@ -44,21 +44,15 @@ const withBalance = (account: Account, balanceMinor: bigint, sequence: number): 
   sequence,
 })
 
-/** The pending payment a saga end refers to; settling a reversed payment, or the reverse, is corruption. */
-const pendingPayment = (view: LedgerView, event: Event): Payment => {
+/**
+ * The payment an event continues, which must be in `status`: settling a reversed payment, capturing
+ * a voided authorization and the like are corruption.
+ */
+const paymentIn = (view: LedgerView, event: Event, status: Payment["status"]): Payment => {
   invariant(event.paymentId !== null, `${event._tag} without payment id`)
   const payment = view.payment(event.tenantId, event.accountId, event.paymentId as Payment["paymentId"])
   invariant(payment !== undefined, `${event._tag} for unknown payment ${event.paymentId}`)
-  invariant(payment.status === "pending", `${event._tag} for ${payment.status} payment`)
-  return payment
-}
-
-/** The live authorization a capture, void or expiry refers to; anything else is corruption. */
-const heldPayment = (view: LedgerView, event: Event): Payment => {
-  invariant(event.paymentId !== null, `${event._tag} without payment id`)
-  const payment = view.payment(event.tenantId, event.accountId, event.paymentId as Payment["paymentId"])
-  invariant(payment !== undefined, `${event._tag} for unknown payment ${event.paymentId}`)
-  invariant(payment.status === "authorized", `${event._tag} for ${payment.status} payment`)
+  invariant(payment.status === status, `${event._tag} for ${payment.status} payment`)
   return payment
 }
 
@@ -213,7 +207,7 @@ const versionsAfter = (view: LedgerView, event: Event): ReadonlyArray<Entity> =>
     }
     case "TransferSettled": {
       const account = existingAccount(view, event)
-      const payment = pendingPayment(view, event)
+      const payment = paymentIn(view, event, "pending")
       return [
         { kind: "account", value: withBalance(account, account.balanceMinor, event.sequence) },
         { kind: "payment", value: { ...payment, status: "settled", updatedAtMs: event.timestampMs } },
@@ -221,7 +215,7 @@ const versionsAfter = (view: LedgerView, event: Event): ReadonlyArray<Entity> =>
     }
     case "TransferReversed": {
       const account = existingAccount(view, event)
-      const payment = pendingPayment(view, event)
+      const payment = paymentIn(view, event, "pending")
       return [
         {
           kind: "account",
@@ -237,7 +231,7 @@ const versionsAfter = (view: LedgerView, event: Event): ReadonlyArray<Entity> =>
       return authorized(existingAccount(view, event), event)
     case "PaymentCaptured": {
       const account = existingAccount(view, event)
-      const payment = heldPayment(view, event)
+      const payment = paymentIn(view, event, "authorized")
       invariant(event.amountMinor > 0n && event.amountMinor <= payment.amountMinor, "capture beyond its authorization")
       const released: Account = {
         ...account,
@@ -260,7 +254,7 @@ const versionsAfter = (view: LedgerView, event: Event): ReadonlyArray<Entity> =>
     case "AuthorizationVoided":
     case "AuthorizationExpired": {
       const account = existingAccount(view, event)
-      const payment = heldPayment(view, event)
+      const payment = paymentIn(view, event, "authorized")
       const released: Account = {
         ...account,
         heldMinor: account.heldMinor - payment.amountMinor,
