@@ -5,7 +5,7 @@
  * together), applies the events in memory at once, queues their records for the node's next flush,
  * and, once that flush is durable, releases the answer and carries out the decision's side effects.
  */
-import type { Capture, Command, Refund, Transfer } from "../core/commands.ts"
+import type { Capture, Command, Refund, ReviewPayment, Transfer } from "../core/commands.ts"
 import { commandAccount, entryKeyRead } from "../core/commands.ts"
 import { decide } from "../core/decide.ts"
 import type { Accepted } from "../core/decision.ts"
@@ -54,12 +54,16 @@ class PairView implements LedgerView {
   }
 }
 
+/** Whether a transfer's tenant has a rule that may send it to review. */
+const mayReview = (command: Transfer): boolean =>
+  command.tenantPolicy !== undefined && command.tenantPolicy.rules.some((rule) => rule.outcome === "review")
+
 /** False when work needs no parking: nothing of the shard is parked and its entry is new or in memory. */
 const mayPark = (shard: Shard, key: string | undefined): boolean =>
   shard.hasParked || (key !== undefined && shard.needsLookup(key))
 
 /** The transfer as one whose creditor this node commits with; a copy only when the caller said otherwise. */
-const localTransfer = <C extends Transfer | Capture | Refund>(command: C): C =>
+const localTransfer = <C extends Transfer | Capture | Refund | ReviewPayment>(command: C): C =>
   command.creditorLocal ? command : { ...command, creditorLocal: true }
 
 /** The answer a command gets once durable: the account it changed, or the payment. */
@@ -82,7 +86,8 @@ const outcomeAfter = (shard: Shard, creditor: Shard | undefined, command: Comman
     case "Capture":
     case "Void":
     case "ExpireHold":
-    case "Refund": {
+    case "Refund":
+    case "ReviewPayment": {
       const payment = shard.ledger.payment(command.tenantId, command.from, command.paymentId)
       return payment === undefined ? reject("UNKNOWN_PAYMENT", "payment vanished") : { _tag: "Payment", payment }
     }
@@ -168,11 +173,17 @@ export class CommandExecutor {
       callback(refused)
       return
     }
+    // A payment that may end in review holds funds until reviewed: it counts against the live bound.
+    const mayHold = command._tag === "Authorize" || (command._tag === "Transfer" && mayReview(command))
+    if (mayHold && shard.live.size >= this.context.limits.pendingPaymentsMax) {
+      callback(reject("OVERLOADED", `shard ${shard.shard} has ${shard.live.size} payments pending or held`))
+      return
+    }
     if (command._tag === "Transfer") {
       this.runTransfer(shard, command, command.to, callback)
       return
     }
-    if (command._tag === "Capture" || command._tag === "Refund") {
+    if (command._tag === "Capture" || command._tag === "Refund" || command._tag === "ReviewPayment") {
       // The payment was read into memory before this ran (`entryKeyRead`), if it exists: its
       // creditor says which shards the commit spans.
       const payment = shard.ledger.payment(command.tenantId, command.from, command.paymentId)
@@ -181,17 +192,16 @@ export class CommandExecutor {
         return
       }
     }
-    if (command._tag === "Authorize" && shard.live.size >= this.context.limits.pendingPaymentsMax) {
-      callback(reject("OVERLOADED", `shard ${shard.shard} has ${shard.live.size} payments pending or held`))
-      return
-    }
     this.decideAndCommit(shard, undefined, command, callback)
   }
 
-  /** A transfer, or the capture of an authorization: one commit with the creditor's shard when this node holds it. */
+  /**
+   * A transfer, a capture, a refund or a review (whose approval may capture): one commit with the
+   * creditor's shard when this node holds it.
+   */
   private runTransfer(
     shard: Shard,
-    command: Transfer | Capture | Refund,
+    command: Transfer | Capture | Refund | ReviewPayment,
     to: AccountId,
     callback: OutcomeCallback,
   ): void {

@@ -7,6 +7,7 @@ import type { DeclineReason } from "./events.ts"
 import type { AccountId, DepositId, PaymentId, TenantId } from "./ids.ts"
 import { creditKey, depositKey, paymentKey } from "./ledger.ts"
 import type { Currency } from "./money.ts"
+import type { TenantPolicy } from "./tenant-policy.ts"
 
 interface CommandMeta {
   readonly tenantId: TenantId
@@ -42,6 +43,8 @@ export interface Transfer extends CommandMeta {
   readonly amountMinor: bigint
   readonly currency: Currency
   readonly creditorLocal: boolean
+  /** The tenant's rules and limits in force when the request arrived; none when absent. */
+  readonly tenantPolicy?: TenantPolicy | undefined
 }
 
 /** Saga step on the creditor's shard; delivered at least once, applied at most once. */
@@ -89,6 +92,8 @@ export interface Authorize extends CommandMeta {
   readonly amountMinor: bigint
   readonly currency: Currency
   readonly holdMs: number
+  /** As for a transfer. */
+  readonly tenantPolicy?: TenantPolicy | undefined
 }
 
 /**
@@ -134,6 +139,18 @@ export interface Refund extends CommandMeta {
   readonly creditorLocal: boolean
 }
 
+/**
+ * A reviewer's decision on a payment a fraud rule sent to review. Approving a transfer captures it
+ * whole at once, so `creditorLocal` is as for a transfer; the runtime sets it.
+ */
+export interface ReviewPayment extends CommandMeta {
+  readonly _tag: "ReviewPayment"
+  readonly paymentId: PaymentId
+  readonly from: AccountId
+  readonly decision: "approve" | "decline"
+  readonly creditorLocal: boolean
+}
+
 export type Command =
   | OpenAccount
   | Deposit
@@ -147,6 +164,7 @@ export type Command =
   | Void
   | ExpireHold
   | Refund
+  | ReviewPayment
 
 /** The account whose actor (shard, ordering) a command belongs to. */
 export const commandAccount = (command: Command): AccountId => {
@@ -163,6 +181,7 @@ export const commandAccount = (command: Command): AccountId => {
     case "Void":
     case "ExpireHold":
     case "Refund":
+    case "ReviewPayment":
       return command.from
     case "ApplyCredit":
       return command.to
@@ -188,6 +207,7 @@ export const entryKeyRead = (command: Command): string | undefined => {
     case "Void":
     case "ExpireHold":
     case "Refund":
+    case "ReviewPayment":
       return paymentKey(command.tenantId, command.from, command.paymentId)
     case "ApplyCredit":
       return creditKey(command.tenantId, command.to, command.from, command.paymentId)

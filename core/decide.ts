@@ -12,6 +12,7 @@ import type { Account, LedgerView } from "./ledger.ts"
 import { coversTransfer, decideAuthorize, decideCapture, decideExpireHold, decideVoid } from "./payment-lifecycle.ts"
 import { depositExpired, type LedgerPolicy, paymentExpired } from "./policy.ts"
 import { decideRefund } from "./refund.ts"
+import { decideReview, screenedDecision } from "./review.ts"
 import { decideApplyCredit, decideRedeliverCredit, decideSagaEnd, startSaga } from "./transfer-saga.ts"
 
 export type { Accepted, Decision } from "./decision.ts"
@@ -91,6 +92,10 @@ const decideTransfer = (view: LedgerView, command: Transfer, policy: LedgerPolic
     if (creditorMismatch !== undefined) return creditorMismatch
   }
   const sequence = debtor.sequence + 1
+  if (command.tenantPolicy !== undefined) {
+    const screened = screenedDecision(debtor, command, envelope(command, command.from, command.paymentId, sequence))
+    if (screened !== undefined) return screened
+  }
   if (!coversTransfer(debtor, command)) {
     const transfer = { to: command.to, amountMinor: command.amountMinor, currency: command.currency }
     const declined = { ...envelope(command, command.from, command.paymentId, sequence), ...transfer }
@@ -111,6 +116,17 @@ const decideTransfer = (view: LedgerView, command: Transfer, policy: LedgerPolic
     currency: command.currency,
     settled: creditor !== undefined,
   }
+  const history = command.tenantPolicy?.history
+  if (history !== undefined) return decideDebited(command, { ...debited, history }, creditor, policy)
+  return decideDebited(command, debited, creditor, policy)
+}
+
+const decideDebited = (
+  command: Transfer,
+  debited: TransferDebited,
+  creditor: Account | undefined,
+  policy: LedgerPolicy,
+): Decision => {
   if (creditor === undefined) return startSaga(command, debited, policy)
   const credited: Event = {
     _tag: "TransferCredited",
@@ -154,6 +170,8 @@ export const decide = (view: LedgerView, command: Command, policy: LedgerPolicy)
       return decideExpireHold(view, command)
     case "Refund":
       return decideRefund(view, command, policy)
+    case "ReviewPayment":
+      return decideReview(view, command, policy)
     default: {
       const _exhaustive: never = command
       return _exhaustive

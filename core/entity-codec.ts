@@ -7,9 +7,18 @@ import { DeclineReason } from "./events.ts"
 import { AccountId, DepositId, PaymentId, TenantId } from "./ids.ts"
 import type { Account, Credit, Deposit, Entity, Payment } from "./ledger.ts"
 import type { Currency } from "./money.ts"
+import type { DebtorHistory } from "./risk.ts"
 
 const CurrencyCode = Schema.String as unknown as Schema.Codec<Currency, string>
 const Minor = Schema.BigIntFromString
+
+const DebtorHistorySchema = Schema.Struct({
+  entries: Schema.Array(
+    Schema.Struct({ createdAtMs: Schema.Number, amountMinor: Minor, currency: CurrencyCode, to: AccountId }),
+  ),
+  knownPayees: Schema.Array(AccountId),
+  volume: Schema.Array(Schema.Struct({ hourStartMs: Schema.Number, currency: CurrencyCode, amountMinor: Minor })),
+})
 
 const AccountSchema = Schema.Struct({
   tenantId: TenantId,
@@ -20,6 +29,7 @@ const AccountSchema = Schema.Struct({
   heldMinor: Minor,
   status: Schema.Literal("open"),
   sequence: Schema.Number,
+  recent: Schema.optionalKey(DebtorHistorySchema),
 })
 const PaymentSchema = Schema.Struct({
   tenantId: TenantId,
@@ -29,6 +39,7 @@ const PaymentSchema = Schema.Struct({
   amountMinor: Minor,
   currency: CurrencyCode,
   status: Schema.Literals([
+    "review",
     "authorized",
     "pending",
     "settled",
@@ -46,6 +57,8 @@ const PaymentSchema = Schema.Struct({
   updatedAtMs: Schema.Number,
   refundedAmountMinor: Minor,
   refunds: Schema.Array(Schema.Struct({ refundId: Schema.String, amountMinor: Minor })),
+  risk: Schema.optionalKey(Schema.Struct({ outcome: Schema.Literals(["review", "decline"]), rule: Schema.String })),
+  captureOnApproval: Schema.optionalKey(Schema.Boolean),
 })
 const DepositSchema = Schema.Struct({
   tenantId: TenantId,
@@ -93,6 +106,27 @@ export const encodeEntityBySchema: (entity: Entity) => string = Schema.encodeSyn
 const json = JSON.stringify
 const nullable = (text: string | null): string => (text === null ? "null" : json(text))
 
+const historyJson = (history: DebtorHistory | undefined): string =>
+  history === undefined
+    ? ""
+    : `,"recent":{"entries":[${history.entries
+        .map(
+          (entry) =>
+            `{"createdAtMs":${entry.createdAtMs},"amountMinor":"${entry.amountMinor}","currency":${json(entry.currency)},"to":${json(entry.to)}}`,
+        )
+        .join(",")}],"knownPayees":[${history.knownPayees.map((payee) => json(payee)).join(",")}],"volume":[${history.volume
+        .map(
+          (bucket) =>
+            `{"hourStartMs":${bucket.hourStartMs},"currency":${json(bucket.currency)},"amountMinor":"${bucket.amountMinor}"}`,
+        )
+        .join(",")}]}`
+
+const riskJson = (payment: Payment): string =>
+  (payment.risk === undefined
+    ? ""
+    : `,"risk":{"outcome":${json(payment.risk.outcome)},"rule":${json(payment.risk.rule)}}`) +
+  (payment.captureOnApproval === undefined ? "" : `,"captureOnApproval":${payment.captureOnApproval}`)
+
 /**
  * The stored JSON text of an entity, built directly in the Schema's field order with amounts as
  * decimal strings. Written by hand because snapshots encode every changed entity: the Schema
@@ -107,7 +141,7 @@ const valueJson = (entity: Entity): string => {
         `{"tenantId":${json(account.tenantId)},"accountId":${json(account.accountId)},"currency":${json(account.currency)},` +
         `"floorMinor":"${account.floorMinor}","balanceMinor":"${account.balanceMinor}","heldMinor":"${account.heldMinor}",` +
         `"status":${json(account.status)},` +
-        `"sequence":${account.sequence}}`
+        `"sequence":${account.sequence}${historyJson(account.recent)}}`
       )
     }
     case "payment": {
@@ -121,7 +155,7 @@ const valueJson = (entity: Entity): string => {
         `"captureId":${nullable(payment.captureId)},"updatedAtMs":${payment.updatedAtMs},` +
         `"refundedAmountMinor":"${payment.refundedAmountMinor}","refunds":[${payment.refunds
           .map((refund) => `{"refundId":${json(refund.refundId)},"amountMinor":"${refund.amountMinor}"}`)
-          .join(",")}]}`
+          .join(",")}]${riskJson(payment)}}`
       )
     }
     case "deposit": {

@@ -15,8 +15,15 @@ const Minor = Schema.BigIntFromString
 /**
  * Why a transfer that was a valid request was not paid. EXPIRED: its credit could not be delivered
  * to the creditor's shard within the idempotency window, so it was refused there and reversed.
+ * RISK_DECLINED: a fraud rule of the tenant declined it (or a reviewer did).
  */
-export const DeclineReason = Schema.Literals(["INSUFFICIENT_FUNDS", "UNKNOWN_ACCOUNT", "CURRENCY_MISMATCH", "EXPIRED"])
+export const DeclineReason = Schema.Literals([
+  "INSUFFICIENT_FUNDS",
+  "UNKNOWN_ACCOUNT",
+  "CURRENCY_MISMATCH",
+  "EXPIRED",
+  "RISK_DECLINED",
+])
 export type DeclineReason = typeof DeclineReason.Type
 
 const envelope = {
@@ -33,6 +40,18 @@ const envelope = {
   sequence: Schema.Number,
   timestampMs: Schema.Number,
 }
+
+/**
+ * The history the debtor's account keeps for its tenant's fraud rules and limits, carried by the
+ * event that records a payment in it, so that replay rebuilds it exactly whatever the tenant's
+ * configuration is by then. Absent for tenants whose rules need no history.
+ */
+const HistoryBoundsSchema = Schema.Struct({
+  historyWindowMs: Schema.Number,
+  historyEntriesMax: Schema.Number,
+  knownPayeesMax: Schema.Number,
+  keepsVolume: Schema.Boolean,
+})
 
 export const AccountOpened = Schema.TaggedStruct("AccountOpened", {
   ...envelope,
@@ -54,6 +73,7 @@ export const TransferDebited = Schema.TaggedStruct("TransferDebited", {
   currency: CurrencyCode,
   /** True when the credit is applied in the same journal record (both accounts on one shard). */
   settled: Schema.Boolean,
+  history: Schema.optionalKey(HistoryBoundsSchema),
 })
 
 /** A valid transfer request that could not be paid; recorded so a retry returns the same answer. */
@@ -63,6 +83,8 @@ export const TransferDeclined = Schema.TaggedStruct("TransferDeclined", {
   amountMinor: Minor,
   currency: CurrencyCode,
   reason: DeclineReason,
+  /** The fraud rule that declined it (reason RISK_DECLINED). */
+  rule: Schema.optionalKey(Schema.String),
 })
 
 /** The creditor's side of a transfer; applied at most once per (debtor, payment). */
@@ -103,6 +125,29 @@ export const PaymentAuthorized = Schema.TaggedStruct("PaymentAuthorized", {
   amountMinor: Minor,
   currency: CurrencyCode,
   holdExpiresAtMs: Schema.Number,
+  history: Schema.optionalKey(HistoryBoundsSchema),
+})
+
+/**
+ * A payment a fraud rule sent to review: held on the debtor like an authorization until
+ * `holdExpiresAtMs`, waiting for a reviewer. `captureOnApproval` for a transfer, which its approval
+ * captures whole.
+ */
+export const PaymentHeldForReview = Schema.TaggedStruct("PaymentHeldForReview", {
+  ...envelope,
+  to: AccountId,
+  amountMinor: Minor,
+  currency: CurrencyCode,
+  holdExpiresAtMs: Schema.Number,
+  rule: Schema.String,
+  captureOnApproval: Schema.Boolean,
+  history: Schema.optionalKey(HistoryBoundsSchema),
+})
+
+/** A reviewer's decision: approve makes it an authorization (a transfer's capture follows in the same record); decline releases the hold. */
+export const PaymentReviewed = Schema.TaggedStruct("PaymentReviewed", {
+  ...envelope,
+  decision: Schema.Literals(["approve", "decline"]),
 })
 
 /**
@@ -160,6 +205,8 @@ export const Event = Schema.Union([
   TransferSettled,
   TransferReversed,
   PaymentAuthorized,
+  PaymentHeldForReview,
+  PaymentReviewed,
   PaymentCaptured,
   AuthorizationVoided,
   AuthorizationExpired,
@@ -178,7 +225,10 @@ export type CreditRefused = typeof CreditRefused.Type
 export type TransferSettled = typeof TransferSettled.Type
 export type TransferReversed = typeof TransferReversed.Type
 export type PaymentAuthorized = typeof PaymentAuthorized.Type
+export type PaymentHeldForReview = typeof PaymentHeldForReview.Type
+export type PaymentReviewed = typeof PaymentReviewed.Type
 export type PaymentCaptured = typeof PaymentCaptured.Type
+export type HistoryBoundsRecorded = typeof HistoryBoundsSchema.Type
 export type RefundDebited = typeof RefundDebited.Type
 export type PaymentRefunded = typeof PaymentRefunded.Type
 
@@ -198,6 +248,13 @@ export const encodeJournalRecordBySchema: (record: JournalRecord) => string = Sc
 
 const json = JSON.stringify
 
+/** The optional `history` field, last in its event. */
+const historyJson = (history: HistoryBoundsRecorded | undefined): string =>
+  history === undefined
+    ? ""
+    : `,"history":{"historyWindowMs":${history.historyWindowMs},"historyEntriesMax":${history.historyEntriesMax},` +
+      `"knownPayeesMax":${history.knownPayeesMax},"keepsVolume":${history.keepsVolume}}`
+
 /**
  * The JSON text of one event, built directly: the Schema's field order (`_tag`, the envelope, then
  * the event's own fields) with amounts as decimal strings, every string escaped by JSON.stringify.
@@ -216,9 +273,9 @@ const eventJson = (event: Event): string => {
     case "FundsDeposited":
       return `${head},"amountMinor":"${event.amountMinor}","currency":${json(event.currency)}}`
     case "TransferDebited":
-      return `${head},"to":${json(event.to)},"amountMinor":"${event.amountMinor}","currency":${json(event.currency)},"settled":${event.settled}}`
+      return `${head},"to":${json(event.to)},"amountMinor":"${event.amountMinor}","currency":${json(event.currency)},"settled":${event.settled}${historyJson(event.history)}}`
     case "TransferDeclined":
-      return `${head},"to":${json(event.to)},"amountMinor":"${event.amountMinor}","currency":${json(event.currency)},"reason":"${event.reason}"}`
+      return `${head},"to":${json(event.to)},"amountMinor":"${event.amountMinor}","currency":${json(event.currency)},"reason":"${event.reason}"${event.rule === undefined ? "" : `,"rule":${json(event.rule)}`}}`
     case "TransferCredited":
       return `${head},"from":${json(event.from)},"amountMinor":"${event.amountMinor}","currency":${json(event.currency)},"delivered":${event.delivered}}`
     case "CreditRefused":
@@ -228,7 +285,15 @@ const eventJson = (event: Event): string => {
     case "TransferReversed":
       return `${head},"reason":"${event.reason}"}`
     case "PaymentAuthorized":
-      return `${head},"to":${json(event.to)},"amountMinor":"${event.amountMinor}","currency":${json(event.currency)},"holdExpiresAtMs":${event.holdExpiresAtMs}}`
+      return `${head},"to":${json(event.to)},"amountMinor":"${event.amountMinor}","currency":${json(event.currency)},"holdExpiresAtMs":${event.holdExpiresAtMs}${historyJson(event.history)}}`
+    case "PaymentHeldForReview":
+      return (
+        `${head},"to":${json(event.to)},"amountMinor":"${event.amountMinor}","currency":${json(event.currency)},` +
+        `"holdExpiresAtMs":${event.holdExpiresAtMs},"rule":${json(event.rule)},` +
+        `"captureOnApproval":${event.captureOnApproval}${historyJson(event.history)}}`
+      )
+    case "PaymentReviewed":
+      return `${head},"decision":"${event.decision}"}`
     case "PaymentCaptured":
       return `${head},"captureId":${json(event.captureId)},"amountMinor":"${event.amountMinor}","settled":${event.settled}}`
     case "AuthorizationVoided":

@@ -7,7 +7,9 @@
 import type {
   CreditRefused,
   Event,
+  HistoryBoundsRecorded,
   PaymentAuthorized,
+  PaymentHeldForReview,
   PaymentRefunded,
   TransferCredited,
   TransferDebited,
@@ -15,6 +17,7 @@ import type {
 } from "./events.ts"
 import { checkEntity, invariant } from "./invariants.ts"
 import type { Account, Credit, Entity, Ledger, LedgerView, Payment, PaymentStatus } from "./ledger.ts"
+import { emptyHistory, recordPayment } from "./risk.ts"
 
 const existingAccount = (view: LedgerView, event: Event): Account => {
   const account = view.account(event.tenantId, event.accountId)
@@ -45,20 +48,33 @@ const withBalance = (account: Account, balanceMinor: bigint, sequence: number): 
 })
 
 /**
- * The payment an event continues, which must be in `status`: settling a reversed payment, capturing
- * a voided authorization and the like are corruption.
+ * The payment an event continues, which must be in one of `statuses`: settling a reversed payment,
+ * capturing a voided authorization and the like are corruption.
  */
-const paymentIn = (view: LedgerView, event: Event, status: Payment["status"]): Payment => {
+const paymentIn = (view: LedgerView, event: Event, ...statuses: ReadonlyArray<Payment["status"]>): Payment => {
   invariant(event.paymentId !== null, `${event._tag} without payment id`)
   const payment = view.payment(event.tenantId, event.accountId, event.paymentId as Payment["paymentId"])
   invariant(payment !== undefined, `${event._tag} for unknown payment ${event.paymentId}`)
-  invariant(payment.status === status, `${event._tag} for ${payment.status} payment`)
+  invariant(statuses.includes(payment.status), `${event._tag} for ${payment.status} payment`)
   return payment
+}
+
+/** The debtor's account with the payment in its recent history, when the event says its tenant keeps one. */
+const withHistory = (
+  account: Account,
+  event: { readonly timestampMs: number; readonly to: Account["accountId"]; readonly amountMinor: bigint },
+  currency: Account["currency"],
+  bounds: HistoryBoundsRecorded | undefined,
+): Account => {
+  if (bounds === undefined) return account
+  const recorded = { createdAtMs: event.timestampMs, amountMinor: event.amountMinor, currency, to: event.to }
+  const recent = recordPayment(account.recent ?? emptyHistory, { ...recorded, status: "settled" }, event.timestampMs, bounds)
+  return { ...account, recent }
 }
 
 /** A payment's first version, from the event that records it. */
 const paymentOf = (
-  event: TransferDebited | TransferDeclined | PaymentAuthorized,
+  event: TransferDebited | TransferDeclined | PaymentAuthorized | PaymentHeldForReview,
   status: PaymentStatus,
   rest: Pick<Payment, "reason" | "capturedAmountMinor" | "holdExpiresAtMs">,
 ): Payment => ({
@@ -77,17 +93,27 @@ const paymentOf = (
   ...rest,
 })
 
-const authorized = (account: Account, event: PaymentAuthorized): ReadonlyArray<Entity> => {
+/** A hold placed: an authorization, or a payment a fraud rule sent to review. */
+const held = (account: Account, event: PaymentAuthorized | PaymentHeldForReview): ReadonlyArray<Entity> => {
   invariant(event.amountMinor > 0n, "authorization amount must be positive")
   const heldMinor = account.heldMinor + event.amountMinor
   invariant(account.balanceMinor - heldMinor >= account.floorMinor, `hold takes ${event.accountId} below its floor`)
-  const payment = paymentOf(event, "authorized", {
+  const first = paymentOf(event, event._tag === "PaymentAuthorized" ? "authorized" : "review", {
     reason: null,
     capturedAmountMinor: 0n,
     holdExpiresAtMs: event.holdExpiresAtMs,
   })
+  const payment: Payment =
+    event._tag === "PaymentAuthorized"
+      ? first
+      : {
+          ...first,
+          risk: { outcome: "review", rule: event.rule },
+          ...(event.captureOnApproval ? { captureOnApproval: true } : {}),
+        }
+  const holding = withHistory({ ...account, heldMinor, sequence: event.sequence }, event, event.currency, event.history)
   return [
-    { kind: "account", value: { ...account, heldMinor, sequence: event.sequence } },
+    { kind: "account", value: holding },
     { kind: "payment", value: payment },
   ]
 }
@@ -167,18 +193,21 @@ const versionsAfter = (view: LedgerView, event: Event): ReadonlyArray<Entity> =>
         capturedAmountMinor: event.amountMinor,
         holdExpiresAtMs: null,
       })
+      const debited = withHistory(withBalance(account, balanceMinor, event.sequence), event, event.currency, event.history)
       return [
-        { kind: "account", value: withBalance(account, balanceMinor, event.sequence) },
+        { kind: "account", value: debited },
         { kind: "payment", value: payment },
       ]
     }
     case "TransferDeclined": {
       const account = existingAccount(view, event)
-      const payment = paymentOf(event, "declined", {
+      const declined = paymentOf(event, "declined", {
         reason: event.reason,
         capturedAmountMinor: 0n,
         holdExpiresAtMs: null,
       })
+      const payment: Payment =
+        event.rule === undefined ? declined : { ...declined, risk: { outcome: "decline", rule: event.rule } }
       return [
         { kind: "account", value: withBalance(account, account.balanceMinor, event.sequence) },
         { kind: "payment", value: payment },
@@ -228,7 +257,30 @@ const versionsAfter = (view: LedgerView, event: Event): ReadonlyArray<Entity> =>
       ]
     }
     case "PaymentAuthorized":
-      return authorized(existingAccount(view, event), event)
+    case "PaymentHeldForReview":
+      return held(existingAccount(view, event), event)
+    case "PaymentReviewed": {
+      const account = existingAccount(view, event)
+      const payment = paymentIn(view, event, "review")
+      if (event.decision === "approve") {
+        return [
+          { kind: "account", value: withBalance(account, account.balanceMinor, event.sequence) },
+          { kind: "payment", value: { ...payment, status: "authorized", updatedAtMs: event.timestampMs } },
+        ]
+      }
+      const released: Account = {
+        ...account,
+        heldMinor: account.heldMinor - payment.amountMinor,
+        sequence: event.sequence,
+      }
+      return [
+        { kind: "account", value: released },
+        {
+          kind: "payment",
+          value: { ...payment, status: "declined", reason: "RISK_DECLINED", updatedAtMs: event.timestampMs },
+        },
+      ]
+    }
     case "PaymentCaptured": {
       const account = existingAccount(view, event)
       const payment = paymentIn(view, event, "authorized")
@@ -254,7 +306,11 @@ const versionsAfter = (view: LedgerView, event: Event): ReadonlyArray<Entity> =>
     case "AuthorizationVoided":
     case "AuthorizationExpired": {
       const account = existingAccount(view, event)
-      const payment = paymentIn(view, event, "authorized")
+      // A payment in review lapses with its hold; only an authorization can be voided.
+      const payment =
+        event._tag === "AuthorizationExpired"
+          ? paymentIn(view, event, "authorized", "review")
+          : paymentIn(view, event, "authorized")
       const released: Account = {
         ...account,
         heldMinor: account.heldMinor - payment.amountMinor,

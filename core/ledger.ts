@@ -15,6 +15,7 @@ import {
   type TenantId,
 } from "./ids.ts"
 import type { Currency } from "./money.ts"
+import type { DebtorHistory } from "./risk.ts"
 
 export interface Account {
   readonly tenantId: TenantId
@@ -28,13 +29,18 @@ export interface Account {
   readonly status: "open"
   /** Sequence number of the last event applied to this account. */
   readonly sequence: number
+  /** Its recent payments, kept only when its tenant's fraud rules or limits read them. */
+  readonly recent?: DebtorHistory
 }
 
 /**
  * authorized: the amount is held on the debtor, waiting for a capture, a void or the hold's expiry.
  * pending: captured (or transferred) and debited, its credit on the way to another node's shard.
+ * review: a fraud rule asked for a person's decision; the amount is held meanwhile, like an
+ * authorization, until `reviewPayment` approves or declines it or the hold lapses.
  */
 export type PaymentStatus =
+  | "review"
   | "authorized"
   | "pending"
   | "settled"
@@ -76,10 +82,23 @@ export interface Payment {
   /** What went back to the debtor, in total and by refund; never more than was captured. */
   readonly refundedAmountMinor: bigint
   readonly refunds: ReadonlyArray<Refund>
+  /** The fraud rule that fired, if one did: it declined the payment or sent it to review. */
+  readonly risk?: PaymentRisk
+  /** A transfer held for review: its approval captures it whole at once. */
+  readonly captureOnApproval?: boolean
+}
+
+export interface PaymentRisk {
+  readonly outcome: "review" | "decline"
+  readonly rule: string
 }
 
 /** The amount an authorization holds on its debtor while it lives. */
-export const heldBy = (payment: Payment): bigint => (payment.status === "authorized" ? payment.amountMinor : 0n)
+export const heldBy = (payment: Payment): bigint =>
+  payment.status === "authorized" || payment.status === "review" ? payment.amountMinor : 0n
+
+/** Whether the payment holds its amount on the debtor: an authorization, or a payment waiting for review. */
+export const isHolding = (payment: Payment): boolean => payment.status === "authorized" || payment.status === "review"
 
 /** What an account may spend: its balance less its holds, down to its floor. */
 export const availableOf = (account: Account): bigint => account.balanceMinor - account.heldMinor
@@ -162,12 +181,12 @@ export const entityKey = (entity: Entity): string => {
 }
 
 /**
- * A live entry is one whose story is not over: an authorization holding funds, or a cross-shard
- * payment still pending. Live entries
+ * A live entry is one whose story is not over: an authorization (or a payment in review) holding
+ * funds, or a cross-shard payment still pending. Live entries
  * are never evicted from memory and every snapshot saves them whole, so recovery has them at once.
  */
 export const isLive = (entry: Entry): boolean =>
-  entry.kind === "payment" && (entry.value.status === "pending" || entry.value.status === "authorized")
+  entry.kind === "payment" && (entry.value.status === "pending" || isHolding(entry.value))
 
 /** Read access to a ledger, all that `decide` and `evolve` need. */
 export interface LedgerView {

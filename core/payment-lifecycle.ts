@@ -9,20 +9,17 @@
  * (`INVALID_STATE`), then the amount (`AMOUNT_EXCEEDS_REMAINING`). A refused capture records
  * nothing, so it does not use its id up.
  */
-import type { Authorize, Capture, ExpireHold, Transfer, Void } from "./commands.ts"
+import type { Authorize, Capture, ExpireHold, ReviewPayment, Transfer, Void } from "./commands.ts"
 import { accept, type Decision, envelope, unchanged } from "./decision.ts"
 import { type Rejection, reject } from "./errors.ts"
 import { type Event, eventSchemaVersion, type PaymentCaptured } from "./events.ts"
-import { type Account, availableOf, type LedgerView, type Payment } from "./ledger.ts"
+import { type Account, availableOf, isHolding, type LedgerView, type Payment } from "./ledger.ts"
 import { parseAmount } from "./money.ts"
 import { type LedgerPolicy, paymentExpired } from "./policy.ts"
 import type { SideEffect } from "./side-effects.ts"
+import { screenedDecision } from "./review.ts"
 import { startSagaFor } from "./transfer-saga.ts"
 
-/** How long a hold lasts when neither the request nor the tenant says: 7 days, as card schemes commonly allow. */
-export const holdSecondsDefault = 7 * 24 * 60 * 60
-/** The longest hold: 30 days. */
-export const holdSecondsMax = 30 * 24 * 60 * 60
 
 const unknownPayment = (command: { readonly from: string; readonly paymentId: string }): Rejection =>
   reject("UNKNOWN_PAYMENT", `payment ${command.paymentId} of ${command.from} does not exist`)
@@ -31,7 +28,10 @@ const invalidState = (payment: Payment, wanted: string): Rejection =>
   reject("INVALID_STATE", `payment ${payment.paymentId} is ${payment.status}: it cannot be ${wanted}`)
 
 /** The timer that releases a hold when it lapses. */
-export const expiryOf = (payment: Payment, correlationId: string): SideEffect => ({
+export const expiryOf = (
+  payment: Pick<Payment, "tenantId" | "paymentId" | "from" | "holdExpiresAtMs">,
+  correlationId: string,
+): SideEffect => ({
   _tag: "Schedule",
   atMs: payment.holdExpiresAtMs as number,
   command: {
@@ -70,6 +70,8 @@ export const decideAuthorize = (view: LedgerView, command: Authorize, policy: Le
     return reject("CURRENCY_MISMATCH", `account ${debtor.accountId} holds ${debtor.currency}`)
   }
   const base = envelope(command, command.from, command.paymentId, debtor.sequence + 1)
+  const screened = screenedDecision(debtor, command, base)
+  if (screened !== undefined) return screened
   const fields = { to: command.to, amountMinor: command.amountMinor, currency: command.currency }
   if (availableOf(debtor) - command.amountMinor < debtor.floorMinor) {
     return accept([{ _tag: "TransferDeclined", ...base, ...fields, reason: "INSUFFICIENT_FUNDS" }])
@@ -90,8 +92,9 @@ export const decideAuthorize = (view: LedgerView, command: Authorize, policy: Le
     refundedAmountMinor: 0n,
     refunds: [],
   }
+  const history = command.tenantPolicy?.history
   return accept(
-    [{ _tag: "PaymentAuthorized", ...base, ...fields, holdExpiresAtMs }],
+    [{ _tag: "PaymentAuthorized", ...base, ...fields, holdExpiresAtMs, ...(history === undefined ? {} : { history }) }],
     [expiryOf(authorized, command.correlationId)],
   )
 }
@@ -122,6 +125,22 @@ export const decideCapture = (view: LedgerView, command: Capture, policy: Ledger
   if (amountMinor > payment.amountMinor) {
     return reject("AMOUNT_EXCEEDS_REMAINING", `payment ${payment.paymentId} authorized less than ${amountMinor}`)
   }
+  return captureEvents(view, command, debtor, payment, amountMinor, command.captureId, policy)
+}
+
+/**
+ * The events of capturing `amountMinor` of an authorization that may be captured: the debit with the
+ * credit in the same record when `creditorLocal`, else the debit starting the credit's saga.
+ */
+export const captureEvents = (
+  view: LedgerView,
+  command: Capture | ReviewPayment,
+  debtor: Account,
+  payment: Payment,
+  amountMinor: bigint,
+  captureId: string,
+  policy: LedgerPolicy,
+): Decision => {
   const creditor = command.creditorLocal ? view.account(command.tenantId, payment.to) : undefined
   if (command.creditorLocal) {
     if (creditor === undefined) return reject("UNKNOWN_ACCOUNT", `account ${payment.to} does not exist`)
@@ -132,7 +151,7 @@ export const decideCapture = (view: LedgerView, command: Capture, policy: Ledger
   const captured: PaymentCaptured = {
     _tag: "PaymentCaptured",
     ...envelope(command, command.from, command.paymentId, debtor.sequence + 1),
-    captureId: command.captureId,
+    captureId,
     amountMinor,
     settled: creditor !== undefined,
   }
@@ -143,7 +162,12 @@ export const decideCapture = (view: LedgerView, command: Capture, policy: Ledger
   return accept([captured, creditedTo(creditor, command, payment, amountMinor)])
 }
 
-const creditedTo = (creditor: Account, command: Capture, payment: Payment, amountMinor: bigint): Event => ({
+const creditedTo = (
+  creditor: Account,
+  command: Capture | ReviewPayment,
+  payment: Payment,
+  amountMinor: bigint,
+): Event => ({
   _tag: "TransferCredited",
   schemaVersion: eventSchemaVersion,
   tenantId: command.tenantId,
@@ -170,11 +194,11 @@ export const decideVoid = (view: LedgerView, command: Void, policy: LedgerPolicy
   ])
 }
 
-/** The hold's timer: releases an authorization still held once its time has come; otherwise nothing. */
+/** The hold's timer: releases a hold still in place (authorized or in review) once its time has come; otherwise nothing. */
 export const decideExpireHold = (view: LedgerView, command: ExpireHold): Decision => {
   const debtor = view.account(command.tenantId, command.from)
   const payment = view.payment(command.tenantId, command.from, command.paymentId)
-  if (debtor === undefined || payment === undefined || payment.status !== "authorized") return unchanged
+  if (debtor === undefined || payment === undefined || !isHolding(payment)) return unchanged
   if (command.timestampMs < (payment.holdExpiresAtMs as number)) return unchanged
   return accept([
     { _tag: "AuthorizationExpired", ...envelope(command, command.from, command.paymentId, debtor.sequence + 1) },

@@ -2,7 +2,7 @@
  * The ledger's policy: how long idempotency keys are honoured and how a cross-shard credit is
  * redelivered. Configuration, passed to `decide`; the runtime reads no other rule of the domain.
  */
-import type { Credit, Deposit, Entry, Payment } from "./ledger.ts"
+import { type Credit, type Deposit, type Entry, isHolding, type Payment } from "./ledger.ts"
 
 export interface LedgerPolicy {
   /** A payment or deposit key takes effect once within this window from its first use; after it, the key may be reused. */
@@ -43,7 +43,7 @@ export const redeliveryDelayMs = (policy: LedgerPolicy, attempt: number): number
  */
 export const paymentExpired = (payment: Payment, nowMs: number, policy: LedgerPolicy): boolean =>
   payment.status !== "pending" &&
-  payment.status !== "authorized" &&
+  !isHolding(payment) &&
   Math.max(payment.createdAtMs, payment.updatedAtMs) + policy.idempotencyRetentionMs <= nowMs
 
 export const depositExpired = (deposit: Deposit, nowMs: number, policy: LedgerPolicy): boolean =>

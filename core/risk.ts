@@ -72,23 +72,30 @@ export interface HistoryEntry {
   readonly to: AccountId
 }
 
+/** One hour's debits of one currency: the daily volume limit sums the last 24 of them. */
+export interface VolumeBucket {
+  readonly hourStartMs: number
+  readonly currency: Currency
+  readonly amountMinor: bigint
+}
+
 /**
- * One debtor's history, mutated in place by `recordPayment`: it is the actor's derived state (like
- * the ledger's maps), and copying up to `historyEntriesMax` entries and `knownPayeesMax` payees on
- * every payment would cost more than the rules do. Determinism is kept by the inputs alone.
+ * One debtor's recent history: a field of its account, so it is saved with the account's snapshot
+ * and rebuilt by replaying the journal after it. Immutable like the account: recording copies at
+ * most `historyEntriesMax` entries and `knownPayeesMax` payees, and only for a tenant whose rules
+ * need a history, so accounts of other tenants pay nothing.
  */
 export interface DebtorHistory {
   /** Recorded payments in the order recorded, oldest first. */
-  readonly entries: Array<HistoryEntry>
-  /** Payees of recorded payments, least recently paid first (a Set iterates in insertion order). */
-  readonly knownPayees: Set<AccountId>
+  readonly entries: ReadonlyArray<HistoryEntry>
+  /** Payees of recorded payments, least recently paid first. */
+  readonly knownPayees: ReadonlyArray<AccountId>
+  /** Debits per hour and currency over the last day, oldest first: exact whatever the count. */
+  readonly volume: ReadonlyArray<VolumeBucket>
 }
 
-/** What `evaluate` reads; it never changes a history. */
-export interface DebtorHistoryView {
-  readonly entries: ReadonlyArray<HistoryEntry>
-  readonly knownPayees: ReadonlySet<AccountId>
-}
+/** What `evaluate` reads. */
+export type DebtorHistoryView = DebtorHistory
 
 export interface HistoryBounds {
   /** `historyWindowMs(rules)`: entries older than the longest velocity window are dropped. */
@@ -96,6 +103,8 @@ export interface HistoryBounds {
   /** At least the largest `countMax`, or a velocity count can never reach it; sums undercount when full. */
   readonly historyEntriesMax: number
   readonly knownPayeesMax: number
+  /** Whether the hourly volume is kept (a daily volume limit needs it). */
+  readonly keepsVolume: boolean
 }
 
 /** Payments that took effect on the debtor (debited, pending or settled) count; declined ones never do. */
@@ -107,39 +116,67 @@ export type RecordedPayment = Pick<Payment, "createdAtMs" | "amountMinor" | "cur
 export const isRecorded = (payment: Payment): payment is Payment & { readonly status: RecordedStatus } =>
   payment.status !== "declined"
 
-export const emptyHistory = (): DebtorHistory => ({ entries: [], knownPayees: new Set() })
+export const emptyHistory: DebtorHistory = { entries: [], knownPayees: [], volume: [] }
+
+export const hourMs = 60 * 60 * 1000
+export const dayMs = 24 * hourMs
+
+const hourStartOf = (timeMs: number): number => timeMs - (timeMs % hourMs)
+
+/** The buckets of the last 24 hours (the current one included) with `amountMinor` added to the current hour's. */
+const volumeWith = (
+  volume: ReadonlyArray<VolumeBucket>,
+  currency: Currency,
+  amountMinor: bigint,
+  nowMs: number,
+): ReadonlyArray<VolumeBucket> => {
+  const hourStartMs = hourStartOf(nowMs)
+  const kept = volume.filter((bucket) => bucket.hourStartMs > hourStartMs - dayMs)
+  const index = kept.findIndex((bucket) => bucket.hourStartMs === hourStartMs && bucket.currency === currency)
+  if (index < 0) return [...kept, { hourStartMs, currency, amountMinor }]
+  const current = kept[index] as VolumeBucket
+  return kept.map((bucket, at) => (at === index ? { ...current, amountMinor: current.amountMinor + amountMinor } : bucket))
+}
 
 /**
- * Records a payment once, when its debit is durable (TransferDebited), never again when a pending one
- * settles; a later reversal leaves it counted, as the attempt still moved money. `nowMs` must be the
- * event's timestamp, never the wall clock, so that a replay prunes exactly as the live run did.
+ * A debtor's debits of `currency` over the last day, counted in whole hours: a payment counts for 24
+ * to 25 hours, never less, so a limit is never exceeded by the rounding.
+ */
+export const dailyVolumeOf = (history: DebtorHistory, currency: Currency, nowMs: number): bigint => {
+  const fromMs = hourStartOf(nowMs) - dayMs
+  let sumMinor = 0n
+  for (const bucket of history.volume)
+    if (bucket.currency === currency && bucket.hourStartMs > fromMs) sumMinor += bucket.amountMinor
+  return sumMinor
+}
+
+/**
+ * The history after one more payment, recorded once when it takes effect on the debtor (debited,
+ * authorized or held for review), never again when it settles; a later reversal leaves it counted,
+ * as the attempt was made. `nowMs` must be the event's timestamp, never the wall clock, so that a
+ * replay prunes exactly as the live run did.
  */
 export const recordPayment = (
   history: DebtorHistory,
   payment: RecordedPayment,
   nowMs: number,
   bounds: HistoryBounds,
-): void => {
+): DebtorHistory => {
   invariant((payment.status as PaymentStatus) !== "declined", "a declined payment is recorded in risk history")
   invariant(payment.amountMinor > 0n, "a payment with a non-positive amount is recorded in risk history")
-  const { entries, knownPayees } = history
   const { createdAtMs, amountMinor, currency, to } = payment
-  entries.push({ createdAtMs, amountMinor, currency, to })
-  // An entry this old is outside every window. Entries arrive in time order (only a clock stepping
-  // back breaks it), so only the front ages out; `evaluate` filters by time anyway, so a stale entry
-  // behind a newer one costs a slot, never a wrong answer. shift moves at most historyEntriesMax slots.
+  // Entries arrive in time order (only a clock stepping back breaks it), so only the front ages
+  // out; `evaluate` filters by time anyway, so a stale entry behind a newer one costs a slot, never
+  // a wrong answer.
   const expiredAtMs = nowMs - bounds.historyWindowMs
-  while (
-    entries.length > bounds.historyEntriesMax ||
-    (entries[0] !== undefined && entries[0].createdAtMs <= expiredAtMs)
-  )
-    entries.shift()
-  knownPayees.delete(to)
-  knownPayees.add(to)
-  for (const payee of knownPayees) {
-    if (knownPayees.size <= bounds.knownPayeesMax) break
-    knownPayees.delete(payee)
-  }
+  const entries = [...history.entries, { createdAtMs, amountMinor, currency, to }]
+  let first = Math.max(0, entries.length - bounds.historyEntriesMax)
+  while (first < entries.length && (entries[first] as HistoryEntry).createdAtMs <= expiredAtMs) first++
+  if (first > 0) entries.splice(0, first)
+  const knownPayees = [...history.knownPayees.filter((payee) => payee !== to), to]
+  if (knownPayees.length > bounds.knownPayeesMax) knownPayees.splice(0, knownPayees.length - bounds.knownPayeesMax)
+  const volume = bounds.keepsVolume ? volumeWith(history.volume, currency, amountMinor, nowMs) : history.volume
+  return { entries, knownPayees, volume }
 }
 
 /** The longest velocity window, which is how long history must be kept (0 without velocity rules). */
@@ -179,7 +216,7 @@ const fires = (rule: RiskRule, history: DebtorHistoryView, candidate: RiskCandid
     case "blocked-counterparty":
       return rule.blocked.has(candidate.to)
     case "new-payee":
-      return !history.knownPayees.has(candidate.to) && aboveLimit(rule.amountMinorMax, candidate)
+      return !history.knownPayees.includes(candidate.to) && aboveLimit(rule.amountMinorMax, candidate)
     default: {
       const _exhaustive: never = rule
       return _exhaustive
@@ -212,6 +249,9 @@ export const evaluate = (
 /** Bounds on a tenant's configuration, so that evaluation stays a short loop on the payment path. */
 export const riskRulesMax = 64
 export const blockedAccountsMax = 100_000
+/** A velocity window is at most a day, and its count at most what an account's history keeps. */
+export const velocityWindowMsMax = 24 * 60 * 60 * 1000
+export const velocityCountMax = 256
 
 /** A configuration problem, with the path of the offending field (`rules[2].countMax`). */
 export interface RiskConfigError {
@@ -278,7 +318,9 @@ const blockedAt = (value: unknown, path: string): ReadonlySet<AccountId> => {
 
 const velocityAt = (fields: Fields, id: string, path: string): VelocityRule => {
   const windowMs = positiveIntegerAt(fields.windowMs, `${path}.windowMs`)
+  if (windowMs > velocityWindowMsMax) fail(`${path}.windowMs`, `must be at most ${velocityWindowMsMax} (a day)`)
   const countMax = fields.countMax === undefined ? null : positiveIntegerAt(fields.countMax, `${path}.countMax`)
+  if (countMax !== null && countMax > velocityCountMax) fail(`${path}.countMax`, `must be at most ${velocityCountMax}`)
   const sumMinorMax = fields.sumMax === undefined ? new Map() : amountsAt(fields.sumMax, `${path}.sumMax`)
   if (countMax === null && sumMinorMax.size === 0) fail(path, "a velocity rule needs countMax or sumMax")
   return {
@@ -341,5 +383,27 @@ export const parseRules = (value: unknown): ReadonlyArray<RiskRule> | RiskConfig
   }
 }
 
-export const isRiskConfigError = (value: ReadonlyArray<RiskRule> | RiskConfigError): value is RiskConfigError =>
-  !Array.isArray(value)
+/** A tenant's payment limits: `{ "paymentMax": { "USD": "10000.00" }, "dailyVolumeMax": { ... } }`, each optional. */
+export interface ParsedLimits {
+  readonly paymentMaxMinor: ReadonlyMap<Currency, bigint>
+  readonly dailyVolumeMaxMinor: ReadonlyMap<Currency, bigint>
+}
+
+export const parseLimits = (value: unknown): ParsedLimits | RiskConfigError => {
+  try {
+    const fields = objectAt(value, "limits")
+    for (const name of Object.keys(fields))
+      if (name !== "paymentMax" && name !== "dailyVolumeMax") fail(`limits.${name}`, "is not a limit")
+    return {
+      paymentMaxMinor: fields.paymentMax === undefined ? new Map() : amountsAt(fields.paymentMax, "limits.paymentMax"),
+      dailyVolumeMaxMinor:
+        fields.dailyVolumeMax === undefined ? new Map() : amountsAt(fields.dailyVolumeMax, "limits.dailyVolumeMax"),
+    }
+  } catch (error) {
+    if (!(error instanceof FieldProblem)) throw error
+    return { _tag: "RiskConfigError", path: error.path, message: `${error.path}: ${error.problem}` }
+  }
+}
+
+export const isRiskConfigError = (value: unknown): value is RiskConfigError =>
+  typeof value === "object" && value !== null && (value as { _tag?: unknown })._tag === "RiskConfigError"

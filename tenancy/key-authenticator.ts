@@ -43,7 +43,7 @@ export interface KeyAuthenticator {
 /** Longest key accepted; longer ones are refused before hashing. */
 const apiKeyLengthMax = 512
 const environmentScopes: ReadonlySet<Scope> = new Set<Scope>(["payments", "read"])
-const environmentSettings: TenantSettings = { defaultHoldMs: undefined }
+const environmentSettings: TenantSettings = { defaultHoldMs: undefined, policy: undefined }
 
 const digestOf = (apiKey: string): string => createHash("sha256").update(apiKey).digest("base64")
 

@@ -13,7 +13,8 @@
 import { createHash } from "node:crypto"
 import { Result, Schema } from "effect"
 import type { TenantId } from "../core/ids.ts"
-import { holdSecondsMax } from "../core/payment-lifecycle.ts"
+import { isRiskConfigError, parseLimits, parseRules, type RiskRule } from "../core/risk.ts"
+import { holdSecondsDefault, holdSecondsMax, type TenantPolicy, tenantPolicyOf } from "../core/tenant-policy.ts"
 import { type ApiKeyHash, keyIdPattern, parseApiKeyHash } from "./api-keys.ts"
 
 /** What a key may do: send payment commands, read accounts and payments, review held payments. */
@@ -36,6 +37,14 @@ const TenantFileSchema = Schema.Struct({
       defaultHoldSeconds: Schema.optionalKey(
         Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: holdSecondsMax })),
       ),
+      /** How long a transfer a fraud rule sent to review waits for its decision; the default hold when unset. */
+      reviewHoldSeconds: Schema.optionalKey(
+        Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: holdSecondsMax })),
+      ),
+      /** Fraud rules, checked field by field by `parseRules` (core/risk.ts). */
+      rules: Schema.optionalKey(Schema.Array(Schema.Unknown)),
+      /** Payment limits, checked by `parseLimits`. */
+      limits: Schema.optionalKey(Schema.Unknown),
       keys: Schema.Array(KeySchema),
     }),
   ),
@@ -44,6 +53,8 @@ const TenantFileSchema = Schema.Struct({
 /** What the tenant file configures for a tenant beyond its keys. */
 export interface TenantSettings {
   readonly defaultHoldMs: number | undefined
+  /** Its fraud rules and limits; undefined when it configures neither. */
+  readonly policy: TenantPolicy | undefined
 }
 
 export interface TenantKeyEntry {
@@ -68,6 +79,24 @@ const invalid = (message: string): never => {
   throw new TenantFileInvalid(message)
 }
 
+/** The tenant's rules and limits, validated with the path of each field in the file. */
+const policyOf = (
+  tenant: { readonly rules?: ReadonlyArray<unknown>; readonly limits?: unknown; readonly reviewHoldSeconds?: number },
+  at: string,
+  defaultHoldMs: number | undefined,
+): TenantPolicy | undefined => {
+  if (tenant.rules === undefined && tenant.limits === undefined) return undefined
+  const rules = parseRules(tenant.rules ?? [])
+  if (isRiskConfigError(rules)) return invalid(`${at}.${rules.message}`)
+  const limits = tenant.limits === undefined ? undefined : parseLimits(tenant.limits)
+  if (isRiskConfigError(limits)) return invalid(`${at}.${limits.message}`)
+  const reviewHoldMs =
+    tenant.reviewHoldSeconds === undefined
+      ? (defaultHoldMs ?? holdSecondsDefault * 1000)
+      : tenant.reviewHoldSeconds * 1000
+  return tenantPolicyOf(rules as ReadonlyArray<RiskRule>, limits, reviewHoldMs)
+}
+
 /** Validates a tenant file's text and builds its directory; throws `TenantFileInvalid`. */
 export const parseTenantFile = (text: string): TenantDirectory => {
   let json: unknown
@@ -84,9 +113,8 @@ export const parseTenantFile = (text: string): TenantDirectory => {
     const tenantId = tenant.tenantId as TenantId
     if (tenants.has(tenantId)) invalid(`tenants[${tenantIndex}].tenantId: "${tenantId}" appears twice`)
     const { defaultHoldSeconds } = tenant
-    const settings: TenantSettings = {
-      defaultHoldMs: defaultHoldSeconds === undefined ? undefined : defaultHoldSeconds * 1000,
-    }
+    const defaultHoldMs = defaultHoldSeconds === undefined ? undefined : defaultHoldSeconds * 1000
+    const settings: TenantSettings = { defaultHoldMs, policy: policyOf(tenant, `tenants[${tenantIndex}]`, defaultHoldMs) }
     tenants.set(tenantId, settings)
     for (const [keyIndex, key] of tenant.keys.entries()) {
       const at = `tenants[${tenantIndex}].keys[${keyIndex}]`

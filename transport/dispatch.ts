@@ -6,7 +6,7 @@
 import { randomUUID } from "node:crypto"
 import type { OutcomeCallback, Processor } from "../actors/processor.ts"
 import type { Command } from "../core/commands.ts"
-import { holdSecondsDefault } from "../core/payment-lifecycle.ts"
+import { holdSecondsDefault } from "../core/tenant-policy.ts"
 import type { Principal } from "../tenancy/key-authenticator.ts"
 import type { Scope } from "../tenancy/tenant-file.ts"
 import type { Operation, OperationName } from "./wire-request.ts"
@@ -22,6 +22,7 @@ const scopeOfOperation: Readonly<Record<OperationName, Scope>> = {
   capture: "payments",
   void: "payments",
   refund: "payments",
+  reviewPayment: "ops",
 }
 
 /** Undefined when the scopes allow the operation, else the FORBIDDEN message. */
@@ -89,6 +90,7 @@ export const dispatch = (
           currency: operation.currency,
           // The node knows the shard layout and clears this when another node holds the creditor.
           creditorLocal: true,
+          tenantPolicy: principal.settings.policy,
         },
         callback,
       )
@@ -97,6 +99,7 @@ export const dispatch = (
     case "capture":
     case "void":
     case "refund":
+    case "reviewPayment":
       processor.submit(lifecycleCommand(principal, operation, correlationIdOf(traceparent)), callback)
       return
   }
@@ -104,7 +107,7 @@ export const dispatch = (
 
 const lifecycleCommand = (
   principal: Principal,
-  operation: Extract<Operation, { readonly op: "authorize" | "capture" | "void" | "refund" }>,
+  operation: Extract<Operation, { readonly op: "authorize" | "capture" | "void" | "refund" | "reviewPayment" }>,
   correlationId: string,
 ): Command => {
   const meta = { tenantId: principal.tenantId, correlationId, timestampMs: Date.now() }
@@ -119,6 +122,7 @@ const lifecycleCommand = (
         amountMinor: operation.amountMinor,
         currency: operation.currency,
         holdMs: operation.holdMs ?? principal.settings.defaultHoldMs ?? holdSecondsDefault * 1000,
+        tenantPolicy: principal.settings.policy,
       }
     case "capture":
       return {
@@ -140,6 +144,15 @@ const lifecycleCommand = (
         from: operation.from,
         refundId: operation.refundId,
         amount: operation.amount,
+        creditorLocal: true,
+      }
+    case "reviewPayment":
+      return {
+        _tag: "ReviewPayment",
+        ...meta,
+        paymentId: operation.paymentId,
+        from: operation.from,
+        decision: operation.decision,
         creditorLocal: true,
       }
   }

@@ -14,7 +14,7 @@ import {
   parseAmount,
   parseDecimal,
 } from "../core/money.ts"
-import { holdSecondsMax } from "../core/payment-lifecycle.ts"
+import { holdSecondsMax } from "../core/tenant-policy.ts"
 
 /** What a partner puts in `reqId` to match answers to requests; echoed verbatim. */
 export type RequestId = string | number
@@ -29,6 +29,7 @@ export const operationNames = [
   "capture",
   "void",
   "refund",
+  "reviewPayment",
 ] as const
 export type OperationName = (typeof operationNames)[number]
 
@@ -80,6 +81,12 @@ export type Operation =
       readonly refundId: string
       /** Major units as sent; its decimals are checked against the payment's currency. */
       readonly amount: string | null
+    }
+  | {
+      readonly op: "reviewPayment"
+      readonly from: AccountId
+      readonly paymentId: PaymentId
+      readonly decision: "approve" | "decline"
     }
   | { readonly op: "getAccount"; readonly accountId: AccountId }
   | { readonly op: "getPayment"; readonly accountId: AccountId; readonly paymentId: PaymentId }
@@ -262,6 +269,16 @@ const decodeVoid = (fields: Fields): Operation | InvalidRequest => {
   return { op: "void", from: from as AccountId, paymentId: paymentId as PaymentId }
 }
 
+const decodeReview = (fields: Fields): Operation | InvalidRequest => {
+  const from = readId(fields, "from")
+  if (isInvalidRequest(from)) return from
+  const paymentId = readId(fields, "paymentId")
+  if (isInvalidRequest(paymentId)) return paymentId
+  const decision = fields.decision
+  if (decision !== "approve" && decision !== "decline") return invalid('decision must be "approve" or "decline"')
+  return { op: "reviewPayment", from: from as AccountId, paymentId: paymentId as PaymentId, decision }
+}
+
 const decodeGetPayment = (fields: Fields): Operation | InvalidRequest => {
   const accountId = readId(fields, "accountId")
   if (isInvalidRequest(accountId)) return accountId
@@ -293,6 +310,8 @@ export const decodeOperation = (op: OperationName, fields: Fields): Operation | 
       return decodeVoid(fields)
     case "refund":
       return decodeRefund(fields)
+    case "reviewPayment":
+      return decodeReview(fields)
   }
 }
 

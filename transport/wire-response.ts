@@ -31,6 +31,8 @@ export interface WirePayment {
   readonly refundedAmount: string
   readonly holdExpiresAt?: string
   readonly reason?: string
+  /** The fraud rule that fired: `review` (sent to a reviewer) or `decline`. */
+  readonly risk?: { readonly outcome: string; readonly rule: string }
 }
 
 export const encodeAccount = (account: Account): WireAccount => ({
@@ -57,7 +59,10 @@ export const encodePayment = (payment: Payment): WirePayment => {
     refundedAmount: formatAmount(payment.refundedAmountMinor, payment.currency),
   }
   const held = payment.holdExpiresAtMs === null ? wire : { ...wire, holdExpiresAt: isoOf(payment.holdExpiresAtMs) }
-  return payment.reason === null ? held : { ...held, reason: payment.reason }
+  const explained = payment.reason === null ? held : { ...held, reason: payment.reason }
+  return payment.risk === undefined
+    ? explained
+    : { ...explained, risk: { outcome: payment.risk.outcome, rule: payment.risk.rule } }
 }
 
 const isoOf = (ms: number): string => new Date(ms).toISOString()
@@ -88,7 +93,10 @@ export const paymentJson = (payment: Payment): string => {
     `"capturedAmount":${json(formatAmount(payment.capturedAmountMinor, payment.currency))},` +
     `"refundedAmount":${json(formatAmount(payment.refundedAmountMinor, payment.currency))}` +
     (payment.holdExpiresAtMs === null ? "" : `,"holdExpiresAt":${json(isoOf(payment.holdExpiresAtMs))}`)
-  return payment.reason === null ? `${fields}}` : `${fields},"reason":${json(payment.reason)}}`
+  const explained = payment.reason === null ? fields : `${fields},"reason":${json(payment.reason)}`
+  return payment.risk === undefined
+    ? `${explained}}`
+    : `${explained},"risk":{"outcome":${json(payment.risk.outcome)},"rule":${json(payment.risk.rule)}}}`
 }
 
 /** The error object both channels carry. */
@@ -140,6 +148,7 @@ export const httpStatusOf: Readonly<Record<ErrorCode, string>> = {
   UNAVAILABLE: "503 Service Unavailable",
   INVALID_STATE: "409 Conflict",
   AMOUNT_EXCEEDS_REMAINING: "422 Unprocessable Entity",
+  LIMIT_EXCEEDED: "422 Unprocessable Entity",
 }
 
 export const httpStatusOk = "200 OK"

@@ -30,7 +30,7 @@ const dave = "dave" as AccountId
 
 const nowMs = 1_000_000
 const windowMs = 60_000
-const roomyBounds: HistoryBounds = { historyWindowMs: windowMs, historyEntriesMax: 100, knownPayeesMax: 100 }
+const roomyBounds: HistoryBounds = { historyWindowMs: windowMs, historyEntriesMax: 100, knownPayeesMax: 100, keepsVolume: true }
 
 const rulesOf = (config: unknown): ReadonlyArray<RiskRule> => {
   const rules = parseRules(config)
@@ -47,8 +47,8 @@ const paid = (to: AccountId, amountMinor: bigint, createdAtMs: number, currency 
 })
 
 const historyOf = (payments: ReadonlyArray<RecordedPayment>, bounds = roomyBounds): DebtorHistory => {
-  const history = emptyHistory()
-  for (const payment of payments) recordPayment(history, payment, payment.createdAtMs, bounds)
+  let history = emptyHistory
+  for (const payment of payments) history = recordPayment(history, payment, payment.createdAtMs, bounds)
   return history
 }
 
@@ -58,18 +58,18 @@ describe("amount-limit", () => {
   const rules = rulesOf([{ id: "big-payment", kind: "amount-limit", outcome: "review", amountMax: { USD: "1000.00" } }])
 
   it("given a limit of 1000.00 USD, when paying exactly 1000.00, then it is approved", () => {
-    expect(evaluate(rules, emptyHistory(), pay(bob, 100_000n), nowMs)).toEqual({ outcome: "approve" })
+    expect(evaluate(rules, emptyHistory, pay(bob, 100_000n), nowMs)).toEqual({ outcome: "approve" })
   })
 
   it("given a limit of 1000.00 USD, when paying 1000.01, then it goes to review naming the rule", () => {
-    expect(evaluate(rules, emptyHistory(), pay(bob, 100_001n), nowMs)).toEqual({
+    expect(evaluate(rules, emptyHistory, pay(bob, 100_001n), nowMs)).toEqual({
       outcome: "review",
       rule: "big-payment",
     })
   })
 
   it("given a limit in USD only, when paying far more in EUR, then it is approved", () => {
-    expect(evaluate(rules, emptyHistory(), pay(bob, 10n ** 12n, eur), nowMs)).toEqual({ outcome: "approve" })
+    expect(evaluate(rules, emptyHistory, pay(bob, 10n ** 12n, eur), nowMs)).toEqual({ outcome: "approve" })
   })
 })
 
@@ -135,7 +135,7 @@ describe("blocked-counterparty", () => {
   const rules = rulesOf([{ id: "sanctions", kind: "blocked-counterparty", accounts: ["bob", "mallory"] }])
 
   it("given bob is blocked, when paying bob one minor unit, then it is declined", () => {
-    expect(evaluate(rules, emptyHistory(), pay(bob, 1n), nowMs)).toEqual({
+    expect(evaluate(rules, emptyHistory, pay(bob, 1n), nowMs)).toEqual({
       outcome: "decline",
       rule: "sanctions",
       reason: "RISK_DECLINED",
@@ -143,7 +143,7 @@ describe("blocked-counterparty", () => {
   })
 
   it("given bob is blocked, when paying carol, then it is approved", () => {
-    expect(evaluate(rules, emptyHistory(), pay(carol, 10n ** 9n), nowMs).outcome).toBe("approve")
+    expect(evaluate(rules, emptyHistory, pay(carol, 10n ** 9n), nowMs).outcome).toBe("approve")
   })
 })
 
@@ -151,11 +151,11 @@ describe("new-payee", () => {
   const rules = rulesOf([{ id: "first-time", kind: "new-payee", outcome: "review", amountMax: { USD: "50" } }])
 
   it("given a new payee and a 50.00 limit, when paying exactly 50.00, then it is approved", () => {
-    expect(evaluate(rules, emptyHistory(), pay(bob, 5_000n), nowMs).outcome).toBe("approve")
+    expect(evaluate(rules, emptyHistory, pay(bob, 5_000n), nowMs).outcome).toBe("approve")
   })
 
   it("given a new payee and a 50.00 limit, when paying 50.01, then it goes to review", () => {
-    expect(evaluate(rules, emptyHistory(), pay(bob, 5_001n), nowMs)).toEqual({ outcome: "review", rule: "first-time" })
+    expect(evaluate(rules, emptyHistory, pay(bob, 5_001n), nowMs)).toEqual({ outcome: "review", rule: "first-time" })
   })
 
   it("given bob was paid before, when paying bob 50.01, then it is approved", () => {
@@ -195,14 +195,14 @@ describe("debtor history bounds", () => {
   it("given no velocity rule, when payments are recorded with a zero window, then no entries are kept", () => {
     const history = historyOf([paid(bob, 1n, 1)], { ...roomyBounds, historyWindowMs: 0 })
     expect(history.entries).toEqual([])
-    expect(history.knownPayees.has(bob)).toBe(true)
+    expect(history.knownPayees.includes(bob)).toBe(true)
   })
 
   it("given a declined payment, then it is not recorded: isRecorded says no and recordPayment asserts", () => {
     const declined = { ...paid(bob, 1n, 1), status: "declined" } as unknown as RecordedPayment
     expect(isRecorded({ status: "declined" } as Payment)).toBe(false)
     expect(isRecorded({ status: "pending" } as Payment)).toBe(true)
-    expect(() => recordPayment(emptyHistory(), declined, 1, roomyBounds)).toThrow(/assertion/)
+    expect(() => recordPayment(emptyHistory, declined, 1, roomyBounds)).toThrow(/assertion/)
   })
 })
 
@@ -215,26 +215,26 @@ describe("precedence", () => {
   ])
 
   it("given two review rules fire, when evaluating, then the first configured names the review", () => {
-    expect(evaluate(rules, emptyHistory(), pay(carol, 1_001n), nowMs)).toEqual({
+    expect(evaluate(rules, emptyHistory, pay(carol, 1_001n), nowMs)).toEqual({
       outcome: "review",
       rule: "review-big",
     })
   })
 
   it("given reviews configured before a decline all fire, when evaluating, then the decline wins", () => {
-    expect(evaluate(rules, emptyHistory(), pay(carol, 10_001n), nowMs)).toMatchObject({
+    expect(evaluate(rules, emptyHistory, pay(carol, 10_001n), nowMs)).toMatchObject({
       outcome: "decline",
       rule: "decline-bigger",
     })
   })
 
   it("given two declines fire, when evaluating, then the first configured names the decline", () => {
-    expect(evaluate(rules, emptyHistory(), pay(bob, 10_001n), nowMs)).toMatchObject({ rule: "decline-bigger" })
-    expect(evaluate(rules, emptyHistory(), pay(bob, 1n), nowMs)).toMatchObject({ rule: "decline-blocked" })
+    expect(evaluate(rules, emptyHistory, pay(bob, 10_001n), nowMs)).toMatchObject({ rule: "decline-bigger" })
+    expect(evaluate(rules, emptyHistory, pay(bob, 1n), nowMs)).toMatchObject({ rule: "decline-blocked" })
   })
 
   it("given no rules, when evaluating, then it is approved", () => {
-    expect(evaluate([], emptyHistory(), pay(bob, 10n ** 15n), nowMs)).toEqual({ outcome: "approve" })
+    expect(evaluate([], emptyHistory, pay(bob, 10n ** 15n), nowMs)).toEqual({ outcome: "approve" })
   })
 })
 

@@ -141,6 +141,7 @@ describe("wire-response", () => {
       UNAVAILABLE: 503,
       INVALID_STATE: 409,
       AMOUNT_EXCEEDS_REMAINING: 422,
+      LIMIT_EXCEEDED: 422,
     })
   })
 })
