@@ -56,7 +56,7 @@ class PairView implements LedgerView {
 
 /** Whether a transfer's tenant has a rule that may send it to review. */
 const mayReview = (command: Transfer): boolean =>
-  command.tenantPolicy !== undefined && command.tenantPolicy.rules.some((rule) => rule.outcome === "review")
+  command.tenantPolicy?.rules.some((rule) => rule.outcome === "review") === true
 
 /** False when work needs no parking: nothing of the shard is parked and its entry is new or in memory. */
 const mayPark = (shard: Shard, key: string | undefined): boolean =>

@@ -114,7 +114,9 @@ const historyJson = (history: DebtorHistory | undefined): string =>
           (entry) =>
             `{"createdAtMs":${entry.createdAtMs},"amountMinor":"${entry.amountMinor}","currency":${json(entry.currency)},"to":${json(entry.to)}}`,
         )
-        .join(",")}],"knownPayees":[${history.knownPayees.map((payee) => json(payee)).join(",")}],"volume":[${history.volume
+        .join(
+          ",",
+        )}],"knownPayees":[${history.knownPayees.map((payee) => json(payee)).join(",")}],"volume":[${history.volume
         .map(
           (bucket) =>
             `{"hourStartMs":${bucket.hourStartMs},"currency":${json(bucket.currency)},"amountMinor":"${bucket.amountMinor}"}`,

@@ -68,7 +68,12 @@ const withHistory = (
 ): Account => {
   if (bounds === undefined) return account
   const recorded = { createdAtMs: event.timestampMs, amountMinor: event.amountMinor, currency, to: event.to }
-  const recent = recordPayment(account.recent ?? emptyHistory, { ...recorded, status: "settled" }, event.timestampMs, bounds)
+  const recent = recordPayment(
+    account.recent ?? emptyHistory,
+    { ...recorded, status: "settled" },
+    event.timestampMs,
+    bounds,
+  )
   return { ...account, recent }
 }
 
@@ -193,7 +198,12 @@ const versionsAfter = (view: LedgerView, event: Event): ReadonlyArray<Entity> =>
         capturedAmountMinor: event.amountMinor,
         holdExpiresAtMs: null,
       })
-      const debited = withHistory(withBalance(account, balanceMinor, event.sequence), event, event.currency, event.history)
+      const debited = withHistory(
+        withBalance(account, balanceMinor, event.sequence),
+        event,
+        event.currency,
+        event.history,
+      )
       return [
         { kind: "account", value: debited },
         { kind: "payment", value: payment },

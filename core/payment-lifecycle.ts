@@ -16,10 +16,9 @@ import { type Event, eventSchemaVersion, type PaymentCaptured } from "./events.t
 import { type Account, availableOf, isHolding, type LedgerView, type Payment } from "./ledger.ts"
 import { parseAmount } from "./money.ts"
 import { type LedgerPolicy, paymentExpired } from "./policy.ts"
-import type { SideEffect } from "./side-effects.ts"
 import { screenedDecision } from "./review.ts"
+import type { SideEffect } from "./side-effects.ts"
 import { startSagaFor } from "./transfer-saga.ts"
-
 
 const unknownPayment = (command: { readonly from: string; readonly paymentId: string }): Rejection =>
   reject("UNKNOWN_PAYMENT", `payment ${command.paymentId} of ${command.from} does not exist`)

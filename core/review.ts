@@ -48,7 +48,12 @@ export const screenedDecision = (
     ...(policy?.history === undefined ? {} : { history: policy.history }),
   }
   const expiry = expiryOf(
-    { tenantId: command.tenantId, paymentId: command.paymentId, from: command.from, holdExpiresAtMs: held.holdExpiresAtMs },
+    {
+      tenantId: command.tenantId,
+      paymentId: command.paymentId,
+      from: command.from,
+      holdExpiresAtMs: held.holdExpiresAtMs,
+    },
     command.correlationId,
   )
   return accept([held], [expiry])
@@ -86,7 +91,15 @@ export const decideReview = (view: LedgerView, command: ReviewPayment, policy: L
   // A transfer approved: its capture follows in the same record, whole, under the payment's own id.
   const authorized: Payment = { ...payment, status: "authorized" }
   const approvedDebtor: Account = { ...debtor, sequence: debtor.sequence + 1 }
-  const capture = captureEvents(view, command, approvedDebtor, authorized, payment.amountMinor, payment.paymentId, policy)
+  const capture = captureEvents(
+    view,
+    command,
+    approvedDebtor,
+    authorized,
+    payment.amountMinor,
+    payment.paymentId,
+    policy,
+  )
   if (isRejection(capture)) return capture
   return accept([reviewed, ...capture.events], capture.effects)
 }

@@ -135,7 +135,9 @@ const volumeWith = (
   const index = kept.findIndex((bucket) => bucket.hourStartMs === hourStartMs && bucket.currency === currency)
   if (index < 0) return [...kept, { hourStartMs, currency, amountMinor }]
   const current = kept[index] as VolumeBucket
-  return kept.map((bucket, at) => (at === index ? { ...current, amountMinor: current.amountMinor + amountMinor } : bucket))
+  return kept.map((bucket, at) =>
+    at === index ? { ...current, amountMinor: current.amountMinor + amountMinor } : bucket,
+  )
 }
 
 /**

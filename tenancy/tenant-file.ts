@@ -114,7 +114,10 @@ export const parseTenantFile = (text: string): TenantDirectory => {
     if (tenants.has(tenantId)) invalid(`tenants[${tenantIndex}].tenantId: "${tenantId}" appears twice`)
     const { defaultHoldSeconds } = tenant
     const defaultHoldMs = defaultHoldSeconds === undefined ? undefined : defaultHoldSeconds * 1000
-    const settings: TenantSettings = { defaultHoldMs, policy: policyOf(tenant, `tenants[${tenantIndex}]`, defaultHoldMs) }
+    const settings: TenantSettings = {
+      defaultHoldMs,
+      policy: policyOf(tenant, `tenants[${tenantIndex}]`, defaultHoldMs),
+    }
     tenants.set(tenantId, settings)
     for (const [keyIndex, key] of tenant.keys.entries()) {
       const at = `tenants[${tenantIndex}].keys[${keyIndex}]`

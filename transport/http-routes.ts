@@ -238,6 +238,10 @@ export const registerHttpRoutes = (app: TemplatedApp, state: EdgeState): void =>
     "/v1/accounts/:from/payments/:paymentId/void",
     postRoute(state, "void", 2, (fields, [from, paymentId]) => ({ ...fields, from, paymentId })),
   )
+  app.post(
+    "/v1/accounts/:from/payments/:paymentId/review",
+    postRoute(state, "reviewPayment", 2, (fields, [from, paymentId]) => ({ ...fields, from, paymentId })),
+  )
   app.any("/*", (res, req) => {
     const route = `${req.getMethod().toUpperCase()} ${req.getUrl()}`
     // 404 rather than INVALID_REQUEST's usual 400: the contract answers unknown routes as not found.

@@ -30,7 +30,12 @@ const dave = "dave" as AccountId
 
 const nowMs = 1_000_000
 const windowMs = 60_000
-const roomyBounds: HistoryBounds = { historyWindowMs: windowMs, historyEntriesMax: 100, knownPayeesMax: 100, keepsVolume: true }
+const roomyBounds: HistoryBounds = {
+  historyWindowMs: windowMs,
+  historyEntriesMax: 100,
+  knownPayeesMax: 100,
+  keepsVolume: true,
+}
 
 const rulesOf = (config: unknown): ReadonlyArray<RiskRule> => {
   const rules = parseRules(config)
