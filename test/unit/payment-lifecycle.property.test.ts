@@ -1,8 +1,9 @@
 /**
  * Properties of the ledger with authorizations in the mix: generated sequences of deposits,
- * transfers, authorizations, captures (whole or part), refunds, voids and hold timers firing at random
- * times, through decide → evolve. After every step: what an account holds is the sum of its live
- * authorizations, no account spends below its floor, money is conserved (balances equal deposits),
+ * transfers, authorizations, captures (whole or part), refunds, voids, reviews of payments a fraud
+ * rule held, and hold timers firing at random times, through decide → evolve, under a tenant
+ * policy with a review rule, a velocity rule and a limit. After every step: what an account holds is the sum of its live
+ * holds (authorizations and payments in review), no account spends below its floor, money is conserved (balances equal deposits),
  * every payment moved only along an allowed edge, and a replay of the events rebuilds the state.
  */
 import fc from "fast-check"
@@ -13,9 +14,11 @@ import { isRejection } from "../../core/errors.ts"
 import type { Event } from "../../core/events.ts"
 import { applyEvents } from "../../core/evolve.ts"
 import type { AccountId, DepositId, PaymentId, TenantId } from "../../core/ids.ts"
-import { Ledger, type PaymentStatus } from "../../core/ledger.ts"
+import { isHolding, Ledger, type PaymentStatus } from "../../core/ledger.ts"
 import type { Currency } from "../../core/money.ts"
 import type { LedgerPolicy } from "../../core/policy.ts"
+import { isRiskConfigError, parseLimits, parseRules, type RiskRule } from "../../core/risk.ts"
+import { tenantPolicyOf } from "../../core/tenant-policy.ts"
 
 const tenant = "t" as TenantId
 const eur = "EUR" as Currency
@@ -28,9 +31,22 @@ const policy: LedgerPolicy = {
   creditRedeliveryDelayMsMax: 1_000,
 }
 
+const rules = parseRules([
+  { id: "large", kind: "amount-limit", outcome: "review", amountMax: { EUR: "60.00" } },
+  { id: "burst", kind: "velocity", outcome: "decline", windowMs: 60_000, countMax: 4 },
+])
+const limits = parseLimits({ paymentMax: { EUR: "79.00" } })
+if (isRiskConfigError(rules) || isRiskConfigError(limits)) throw new Error("the test's tenant policy is invalid")
+const tenantPolicy = tenantPolicyOf(rules as ReadonlyArray<RiskRule>, limits, 45_000)
+
 /** The edges the contract allows; a payment first appears in one of the entry states. */
-const entryStates: ReadonlySet<PaymentStatus> = new Set(["authorized", "settled", "declined", "pending"])
+const entryStates: ReadonlySet<PaymentStatus> = new Set(["authorized", "settled", "declined", "pending", "review"])
 const allowedEdges: ReadonlySet<string> = new Set([
+  "review>authorized",
+  "review>declined",
+  "review>expired",
+  // An approved transfer is captured in the same step: review -> authorized -> settled.
+  "review>settled",
   "authorized>settled",
   "authorized>pending",
   "authorized>voided",
@@ -74,6 +90,7 @@ type Step =
       readonly amount: string | null
     }
   | { readonly kind: "expire"; readonly from: number; readonly id: number }
+  | { readonly kind: "review"; readonly from: number; readonly id: number; readonly approve: boolean }
   | { readonly kind: "wait"; readonly ms: number }
 
 const account = fc.integer({ min: 0, max: accounts.length - 1 })
@@ -131,6 +148,10 @@ const stepArbitrary: fc.Arbitrary<Step> = fc.oneof(
     }),
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("expire" as const), from: account, id }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({ kind: fc.constant("review" as const), from: account, id, approve: fc.boolean() }),
+  },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("wait" as const), ms: fc.integer({ min: 1, max: 90_000 }) }) },
 )
 
@@ -161,6 +182,7 @@ const commandOf = (step: Step, nowMs: number, serial: number): Command | undefin
         amountMinor: step.amountMinor,
         currency: eur,
         creditorLocal: true,
+        tenantPolicy,
       }
     case "authorize":
       return {
@@ -172,6 +194,7 @@ const commandOf = (step: Step, nowMs: number, serial: number): Command | undefin
         amountMinor: step.amountMinor,
         currency: eur,
         holdMs: step.holdMs,
+        tenantPolicy,
       }
     case "capture":
       return {
@@ -197,6 +220,15 @@ const commandOf = (step: Step, nowMs: number, serial: number): Command | undefin
       }
     case "expire":
       return { _tag: "ExpireHold", ...meta, paymentId: paymentId(step.id), from: accountId(step.from) }
+    case "review":
+      return {
+        _tag: "ReviewPayment",
+        ...meta,
+        paymentId: paymentId(step.id),
+        from: accountId(step.from),
+        decision: step.approve ? "approve" : "decline",
+        creditorLocal: true,
+      }
     case "wait":
       return undefined
   }
@@ -210,7 +242,7 @@ const checkLedger = (ledger: Ledger, depositedMinor: bigint): void => {
     balances += held.balanceMinor
     let live = 0n
     for (const entry of ledger.entries.values()) {
-      if (entry.kind === "payment" && entry.value.from === held.accountId && entry.value.status === "authorized")
+      if (entry.kind === "payment" && entry.value.from === held.accountId && isHolding(entry.value))
         live += entry.value.amountMinor
     }
     expect(held.heldMinor).toBe(live)
@@ -232,7 +264,10 @@ describe("payment lifecycle properties", () => {
         let depositedMinor = 0n
         const run = (command: Command) => {
           const decision = decide(ledger, command, policy)
-          if (isRejection(decision)) return
+          if (isRejection(decision)) {
+            seen.set(decision.code, (seen.get(decision.code) ?? 0) + 1)
+            return
+          }
           applyEvents(ledger, decision.events)
           events.push(...decision.events)
           for (const event of decision.events) seen.set(event._tag, (seen.get(event._tag) ?? 0) + 1)
@@ -269,7 +304,7 @@ describe("payment lifecycle properties", () => {
             // The runtime's timers: every hold that fell due meanwhile lapses.
             for (const entry of [...ledger.entries.values()]) {
               const due = entry.kind === "payment" ? entry.value : undefined
-              if (due?.status !== "authorized" || (due.holdExpiresAtMs as number) > nowMs) continue
+              if (due === undefined || !isHolding(due) || (due.holdExpiresAtMs as number) > nowMs) continue
               const meta = { tenantId: tenant, correlationId: "timer", timestampMs: due.holdExpiresAtMs as number }
               run({ _tag: "ExpireHold", ...meta, paymentId: due.paymentId, from: due.from })
             }
@@ -307,6 +342,9 @@ describe("payment lifecycle properties", () => {
       "AuthorizationExpired",
       "PaymentRefunded",
       "TransferDeclined",
+      "PaymentHeldForReview",
+      "PaymentReviewed",
+      "LIMIT_EXCEEDED",
     ])
       expect([path, seen.get(path) ?? 0]).toEqual([path, expect.toSatisfy((count: number) => count > 0)])
   })
