@@ -109,6 +109,8 @@ export interface Capture extends CommandMeta {
   readonly captureId: string
   readonly amount: string | null
   readonly creditorLocal: boolean
+  /** The tenant's rates convert the credit when the creditor holds another currency. */
+  readonly tenantPolicy?: TenantPolicy | undefined
 }
 
 /** Releases an authorization's whole hold; nothing moves. */
@@ -149,6 +151,8 @@ export interface ReviewPayment extends CommandMeta {
   readonly from: AccountId
   readonly decision: "approve" | "decline"
   readonly creditorLocal: boolean
+  /** As for a capture. */
+  readonly tenantPolicy?: TenantPolicy | undefined
 }
 
 export type Command =

@@ -5,11 +5,12 @@
  */
 import type { Command, Deposit, OpenAccount, Transfer } from "./commands.ts"
 import { accept, type Decision, envelope, unchanged } from "./decision.ts"
-import { type Rejection, reject } from "./errors.ts"
+import { isRejection, type Rejection, reject } from "./errors.ts"
 import { type Event, eventSchemaVersion, type TransferDebited } from "./events.ts"
 import type { AccountId } from "./ids.ts"
 import type { Account, LedgerView } from "./ledger.ts"
-import { coversTransfer, decideAuthorize, decideCapture, decideExpireHold, decideVoid } from "./payment-lifecycle.ts"
+import { conversionInto, type PaymentFx } from "./payment-fx.ts"
+import { coversDebit, decideAuthorize, decideCapture, decideExpireHold, decideVoid } from "./payment-lifecycle.ts"
 import { depositExpired, type LedgerPolicy, paymentExpired } from "./policy.ts"
 import { decideRefund } from "./refund.ts"
 import { decideReview, screenedDecision } from "./review.ts"
@@ -57,11 +58,6 @@ const decideDeposit = (view: LedgerView, command: Deposit, policy: LedgerPolicy)
   ])
 }
 
-const checkCurrency = (account: Account, command: Transfer): Rejection | undefined =>
-  account.currency === command.currency
-    ? undefined
-    : reject("CURRENCY_MISMATCH", `account ${account.accountId} holds ${account.currency}`)
-
 /** A repeat of a payment key within its window: the same fields return the original, others conflict. */
 const decideRepeat = (view: LedgerView, command: Transfer, policy: LedgerPolicy): Decision | undefined => {
   const previous = view.payment(command.tenantId, command.from, command.paymentId)
@@ -83,20 +79,28 @@ const decideTransfer = (view: LedgerView, command: Transfer, policy: LedgerPolic
   const repeat = decideRepeat(view, command, policy)
   if (repeat !== undefined) return repeat
   if (command.from === command.to) return reject("INVALID_REQUEST", "a transfer needs two different accounts")
-  const debtorMismatch = checkCurrency(debtor, command)
-  if (debtorMismatch !== undefined) return debtorMismatch
+  // Another currency than the payment's, on either side, is converted at the tenant's rate.
+  const rates = command.tenantPolicy?.rates
+  const debitFx =
+    debtor.currency === command.currency
+      ? undefined
+      : conversionInto(rates, debtor, command.amountMinor, command.currency)
+  if (isRejection(debitFx)) return debitFx
   const creditor = command.creditorLocal ? view.account(command.tenantId, command.to) : undefined
-  if (command.creditorLocal) {
-    if (creditor === undefined) return unknownAccount(command.to)
-    const creditorMismatch = checkCurrency(creditor, command)
-    if (creditorMismatch !== undefined) return creditorMismatch
-  }
+  if (command.creditorLocal && creditor === undefined) return unknownAccount(command.to)
+  const creditFx =
+    creditor === undefined || creditor.currency === command.currency
+      ? undefined
+      : conversionInto(rates, creditor, command.amountMinor, command.currency)
+  if (isRejection(creditFx)) return creditFx
   const sequence = debtor.sequence + 1
+  const debitMinor = debitFx === undefined ? command.amountMinor : debitFx.amountMinor
   if (command.tenantPolicy !== undefined) {
-    const screened = screenedDecision(debtor, command, envelope(command, command.from, command.paymentId, sequence))
+    const base = envelope(command, command.from, command.paymentId, sequence)
+    const screened = screenedDecision(debtor, command, base, debitFx)
     if (screened !== undefined) return screened
   }
-  if (!coversTransfer(debtor, command)) {
+  if (!coversDebit(debtor, debitMinor)) {
     const transfer = { to: command.to, amountMinor: command.amountMinor, currency: command.currency }
     const declined = { ...envelope(command, command.from, command.paymentId, sequence), ...transfer }
     return accept([{ _tag: "TransferDeclined", ...declined, reason: "INSUFFICIENT_FUNDS" }])
@@ -117,14 +121,28 @@ const decideTransfer = (view: LedgerView, command: Transfer, policy: LedgerPolic
     settled: creditor !== undefined,
   }
   const history = command.tenantPolicy?.history
-  if (history !== undefined) return decideDebited(command, { ...debited, history }, creditor, policy)
-  return decideDebited(command, debited, creditor, policy)
+  if (history === undefined && debitFx === undefined && creditFx === undefined)
+    return decideDebited(command, debited, creditor, undefined, policy)
+  const fx: PaymentFx | undefined =
+    debitFx === undefined && creditFx === undefined
+      ? undefined
+      : {
+          ...(debitFx === undefined ? {} : { debit: debitFx }),
+          ...(creditFx === undefined ? {} : { credit: creditFx }),
+        }
+  const withPolicy: TransferDebited = {
+    ...debited,
+    ...(history === undefined ? {} : { history }),
+    ...(fx === undefined ? {} : { fx }),
+  }
+  return decideDebited(command, withPolicy, creditor, creditFx?.amountMinor, policy)
 }
 
 const decideDebited = (
   command: Transfer,
   debited: TransferDebited,
   creditor: Account | undefined,
+  creditMinor: bigint | undefined,
   policy: LedgerPolicy,
 ): Decision => {
   if (creditor === undefined) return startSaga(command, debited, policy)
@@ -138,8 +156,8 @@ const decideDebited = (
     sequence: creditor.sequence + 1,
     timestampMs: command.timestampMs,
     from: command.from,
-    amountMinor: command.amountMinor,
-    currency: command.currency,
+    amountMinor: creditMinor ?? command.amountMinor,
+    currency: creditor.currency,
     delivered: false,
   }
   return accept([debited, credited])

@@ -3,10 +3,11 @@
  * minor units. Decoding validates, so a damaged snapshot is found when it is read, not later.
  */
 import { Schema } from "effect"
-import { DeclineReason } from "./events.ts"
+import { DeclineReason, PaymentFxSchema } from "./events.ts"
 import { AccountId, DepositId, PaymentId, TenantId } from "./ids.ts"
 import type { Account, Credit, Deposit, Entity, Payment } from "./ledger.ts"
 import type { Currency } from "./money.ts"
+import { paymentFxJson } from "./payment-fx.ts"
 import type { DebtorHistory } from "./risk.ts"
 
 const CurrencyCode = Schema.String as unknown as Schema.Codec<Currency, string>
@@ -59,6 +60,7 @@ const PaymentSchema = Schema.Struct({
   refunds: Schema.Array(Schema.Struct({ refundId: Schema.String, amountMinor: Minor })),
   risk: Schema.optionalKey(Schema.Struct({ outcome: Schema.Literals(["review", "decline"]), rule: Schema.String })),
   captureOnApproval: Schema.optionalKey(Schema.Boolean),
+  fx: Schema.optionalKey(PaymentFxSchema),
 })
 const DepositSchema = Schema.Struct({
   tenantId: TenantId,
@@ -127,7 +129,8 @@ const riskJson = (payment: Payment): string =>
   (payment.risk === undefined
     ? ""
     : `,"risk":{"outcome":${json(payment.risk.outcome)},"rule":${json(payment.risk.rule)}}`) +
-  (payment.captureOnApproval === undefined ? "" : `,"captureOnApproval":${payment.captureOnApproval}`)
+  (payment.captureOnApproval === undefined ? "" : `,"captureOnApproval":${payment.captureOnApproval}`) +
+  (payment.fx === undefined ? "" : `,"fx":${paymentFxJson(payment.fx)}`)
 
 /**
  * The stored JSON text of an entity, built directly in the Schema's field order with amounts as

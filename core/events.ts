@@ -6,6 +6,7 @@
 import { Schema } from "effect"
 import { AccountId, TenantId } from "./ids.ts"
 import type { Currency } from "./money.ts"
+import { bookedConversionJson, type PaymentFx, paymentFxJson } from "./payment-fx.ts"
 
 export const eventSchemaVersion = 1
 
@@ -53,6 +54,23 @@ const HistoryBoundsSchema = Schema.Struct({
   keepsVolume: Schema.Boolean,
 })
 
+const BookedConversionSchema = Schema.Struct({
+  rate: Schema.String,
+  rateNumerator: Minor,
+  rateDenominator: Minor,
+  source: Schema.String,
+  asOfMs: Schema.Number,
+  currency: CurrencyCode,
+  amountMinor: Minor,
+  rounding: Schema.Literals(["exact", "rounded_half_even"]),
+})
+
+/** A payment's currency conversions (core/payment-fx.ts): booked when decided, carried by its events. */
+export const PaymentFxSchema = Schema.Struct({
+  debit: Schema.optionalKey(BookedConversionSchema),
+  credit: Schema.optionalKey(BookedConversionSchema),
+})
+
 export const AccountOpened = Schema.TaggedStruct("AccountOpened", {
   ...envelope,
   currency: CurrencyCode,
@@ -65,7 +83,10 @@ export const FundsDeposited = Schema.TaggedStruct("FundsDeposited", {
   currency: CurrencyCode,
 })
 
-/** The debtor's side of a transfer: funds left the account, to be credited to `to`. */
+/**
+ * The debtor's side of a transfer: funds left the account, to be credited to `to`. `amountMinor`
+ * and `currency` are the payment's; with `fx.debit` the account was debited its converted amount.
+ */
 export const TransferDebited = Schema.TaggedStruct("TransferDebited", {
   ...envelope,
   to: AccountId,
@@ -74,6 +95,7 @@ export const TransferDebited = Schema.TaggedStruct("TransferDebited", {
   /** True when the credit is applied in the same journal record (both accounts on one shard). */
   settled: Schema.Boolean,
   history: Schema.optionalKey(HistoryBoundsSchema),
+  fx: Schema.optionalKey(PaymentFxSchema),
 })
 
 /** A valid transfer request that could not be paid; recorded so a retry returns the same answer. */
@@ -87,7 +109,7 @@ export const TransferDeclined = Schema.TaggedStruct("TransferDeclined", {
   rule: Schema.optionalKey(Schema.String),
 })
 
-/** The creditor's side of a transfer; applied at most once per (debtor, payment). */
+/** The creditor's side of a transfer, in the creditor's currency; applied at most once per (debtor, payment). */
 export const TransferCredited = Schema.TaggedStruct("TransferCredited", {
   ...envelope,
   from: AccountId,
@@ -126,6 +148,8 @@ export const PaymentAuthorized = Schema.TaggedStruct("PaymentAuthorized", {
   currency: CurrencyCode,
   holdExpiresAtMs: Schema.Number,
   history: Schema.optionalKey(HistoryBoundsSchema),
+  /** With `debit`, the hold is the converted amount in the account's currency. */
+  fx: Schema.optionalKey(PaymentFxSchema),
 })
 
 /**
@@ -142,6 +166,7 @@ export const PaymentHeldForReview = Schema.TaggedStruct("PaymentHeldForReview", 
   rule: Schema.String,
   captureOnApproval: Schema.Boolean,
   history: Schema.optionalKey(HistoryBoundsSchema),
+  fx: Schema.optionalKey(PaymentFxSchema),
 })
 
 /** A reviewer's decision: approve makes it an authorization (a transfer's capture follows in the same record); decline releases the hold. */
@@ -159,9 +184,11 @@ export const PaymentCaptured = Schema.TaggedStruct("PaymentCaptured", {
   captureId: Schema.String,
   amountMinor: Minor,
   settled: Schema.Boolean,
+  /** The conversion into the creditor's currency, booked at capture when it holds another one. */
+  creditFx: Schema.optionalKey(BookedConversionSchema),
 })
 
-/** The creditor's side of a refund: `amountMinor` left its account, back to the payment's debtor `from`. */
+/** The creditor's side of a refund: `amountMinor` of its currency left its account, back to the payment's debtor `from`. */
 export const RefundDebited = Schema.TaggedStruct("RefundDebited", {
   ...envelope,
   from: AccountId,
@@ -187,6 +214,8 @@ export const PaymentRefunded = Schema.TaggedStruct("PaymentRefunded", {
   holdExpiresAtMs: Schema.NullOr(Schema.Number),
   captureId: Schema.NullOr(Schema.String),
   refunds: Schema.Array(Schema.Struct({ refundId: Schema.String, amountMinor: Minor })),
+  /** The payment's conversions: the debtor gets back this refund's part at the booked rate. */
+  fx: Schema.optionalKey(PaymentFxSchema),
 })
 
 /** An authorization's hold released by a void. */
@@ -248,7 +277,10 @@ export const encodeJournalRecordBySchema: (record: JournalRecord) => string = Sc
 
 const json = JSON.stringify
 
-/** The optional `history` field, last in its event. */
+/** The optional `fx` field, last in its event. */
+const fxJson = (fx: PaymentFx | undefined): string => (fx === undefined ? "" : `,"fx":${paymentFxJson(fx)}`)
+
+/** The optional `history` field, before `fx`. */
 const historyJson = (history: HistoryBoundsRecorded | undefined): string =>
   history === undefined
     ? ""
@@ -273,7 +305,7 @@ const eventJson = (event: Event): string => {
     case "FundsDeposited":
       return `${head},"amountMinor":"${event.amountMinor}","currency":${json(event.currency)}}`
     case "TransferDebited":
-      return `${head},"to":${json(event.to)},"amountMinor":"${event.amountMinor}","currency":${json(event.currency)},"settled":${event.settled}${historyJson(event.history)}}`
+      return `${head},"to":${json(event.to)},"amountMinor":"${event.amountMinor}","currency":${json(event.currency)},"settled":${event.settled}${historyJson(event.history)}${fxJson(event.fx)}}`
     case "TransferDeclined":
       return `${head},"to":${json(event.to)},"amountMinor":"${event.amountMinor}","currency":${json(event.currency)},"reason":"${event.reason}"${event.rule === undefined ? "" : `,"rule":${json(event.rule)}`}}`
     case "TransferCredited":
@@ -285,17 +317,20 @@ const eventJson = (event: Event): string => {
     case "TransferReversed":
       return `${head},"reason":"${event.reason}"}`
     case "PaymentAuthorized":
-      return `${head},"to":${json(event.to)},"amountMinor":"${event.amountMinor}","currency":${json(event.currency)},"holdExpiresAtMs":${event.holdExpiresAtMs}${historyJson(event.history)}}`
+      return `${head},"to":${json(event.to)},"amountMinor":"${event.amountMinor}","currency":${json(event.currency)},"holdExpiresAtMs":${event.holdExpiresAtMs}${historyJson(event.history)}${fxJson(event.fx)}}`
     case "PaymentHeldForReview":
       return (
         `${head},"to":${json(event.to)},"amountMinor":"${event.amountMinor}","currency":${json(event.currency)},` +
         `"holdExpiresAtMs":${event.holdExpiresAtMs},"rule":${json(event.rule)},` +
-        `"captureOnApproval":${event.captureOnApproval}${historyJson(event.history)}}`
+        `"captureOnApproval":${event.captureOnApproval}${historyJson(event.history)}${fxJson(event.fx)}}`
       )
     case "PaymentReviewed":
       return `${head},"decision":"${event.decision}"}`
     case "PaymentCaptured":
-      return `${head},"captureId":${json(event.captureId)},"amountMinor":"${event.amountMinor}","settled":${event.settled}}`
+      return (
+        `${head},"captureId":${json(event.captureId)},"amountMinor":"${event.amountMinor}","settled":${event.settled}` +
+        `${event.creditFx === undefined ? "" : `,"creditFx":${bookedConversionJson(event.creditFx)}`}}`
+      )
     case "AuthorizationVoided":
     case "AuthorizationExpired":
       return `${head}}`
@@ -308,7 +343,8 @@ const eventJson = (event: Event): string => {
         `"capturedAmountMinor":"${event.capturedAmountMinor}","paymentCreatedAtMs":${event.paymentCreatedAtMs},` +
         `"holdExpiresAtMs":${event.holdExpiresAtMs === null ? "null" : event.holdExpiresAtMs},` +
         `"captureId":${event.captureId === null ? "null" : json(event.captureId)},` +
-        `"refunds":[${event.refunds.map((refund) => `{"refundId":${json(refund.refundId)},"amountMinor":"${refund.amountMinor}"}`).join(",")}]}`
+        `"refunds":[${event.refunds.map((refund) => `{"refundId":${json(refund.refundId)},"amountMinor":"${refund.amountMinor}"}`).join(",")}]` +
+        `${fxJson(event.fx)}}`
       )
   }
 }

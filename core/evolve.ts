@@ -17,6 +17,7 @@ import type {
 } from "./events.ts"
 import { checkEntity, invariant } from "./invariants.ts"
 import type { Account, Credit, Entity, Ledger, LedgerView, Payment, PaymentStatus } from "./ledger.ts"
+import { debitedFor, holdOf, partAtBookedRate } from "./payment-fx.ts"
 import { emptyHistory, recordPayment } from "./risk.ts"
 
 const existingAccount = (view: LedgerView, event: Event): Account => {
@@ -101,18 +102,19 @@ const paymentOf = (
 /** A hold placed: an authorization, or a payment a fraud rule sent to review. */
 const held = (account: Account, event: PaymentAuthorized | PaymentHeldForReview): ReadonlyArray<Entity> => {
   invariant(event.amountMinor > 0n, "authorization amount must be positive")
-  const heldMinor = account.heldMinor + event.amountMinor
+  const heldMinor = account.heldMinor + (event.fx?.debit?.amountMinor ?? event.amountMinor)
   invariant(account.balanceMinor - heldMinor >= account.floorMinor, `hold takes ${event.accountId} below its floor`)
   const first = paymentOf(event, event._tag === "PaymentAuthorized" ? "authorized" : "review", {
     reason: null,
     capturedAmountMinor: 0n,
     holdExpiresAtMs: event.holdExpiresAtMs,
   })
+  const converted: Payment = event.fx === undefined ? first : { ...first, fx: event.fx }
   const payment: Payment =
     event._tag === "PaymentAuthorized"
-      ? first
+      ? converted
       : {
-          ...first,
+          ...converted,
           risk: { outcome: "review", rule: event.rule },
           ...(event.captureOnApproval ? { captureOnApproval: true } : {}),
         }
@@ -146,6 +148,7 @@ const refundedPayment = (event: PaymentRefunded): Payment => {
     updatedAtMs: event.timestampMs,
     refundedAmountMinor,
     refunds: event.refunds,
+    ...(event.fx === undefined ? {} : { fx: event.fx }),
   }
 }
 
@@ -187,17 +190,18 @@ const versionsAfter = (view: LedgerView, event: Event): ReadonlyArray<Entity> =>
     }
     case "TransferDebited": {
       const account = existingAccount(view, event)
-      const balanceMinor = account.balanceMinor - event.amountMinor
+      const balanceMinor = account.balanceMinor - (event.fx?.debit?.amountMinor ?? event.amountMinor)
       invariant(event.amountMinor > 0n, "transfer amount must be positive")
       invariant(
         balanceMinor - account.heldMinor >= account.floorMinor,
         `debit takes ${event.accountId} below its floor`,
       )
-      const payment = paymentOf(event, event.settled ? "settled" : "pending", {
+      const debitedPayment = paymentOf(event, event.settled ? "settled" : "pending", {
         reason: null,
         capturedAmountMinor: event.amountMinor,
         holdExpiresAtMs: null,
       })
+      const payment = event.fx === undefined ? debitedPayment : { ...debitedPayment, fx: event.fx }
       const debited = withHistory(
         withBalance(account, balanceMinor, event.sequence),
         event,
@@ -258,7 +262,11 @@ const versionsAfter = (view: LedgerView, event: Event): ReadonlyArray<Entity> =>
       return [
         {
           kind: "account",
-          value: withBalance(account, account.balanceMinor + payment.capturedAmountMinor, event.sequence),
+          value: withBalance(
+            account,
+            account.balanceMinor + debitedFor(payment, payment.capturedAmountMinor),
+            event.sequence,
+          ),
         },
         {
           kind: "payment",
@@ -280,7 +288,7 @@ const versionsAfter = (view: LedgerView, event: Event): ReadonlyArray<Entity> =>
       }
       const released: Account = {
         ...account,
-        heldMinor: account.heldMinor - payment.amountMinor,
+        heldMinor: account.heldMinor - holdOf(payment),
         sequence: event.sequence,
       }
       return [
@@ -297,8 +305,8 @@ const versionsAfter = (view: LedgerView, event: Event): ReadonlyArray<Entity> =>
       invariant(event.amountMinor > 0n && event.amountMinor <= payment.amountMinor, "capture beyond its authorization")
       const released: Account = {
         ...account,
-        balanceMinor: account.balanceMinor - event.amountMinor,
-        heldMinor: account.heldMinor - payment.amountMinor,
+        balanceMinor: account.balanceMinor - debitedFor(payment, event.amountMinor),
+        heldMinor: account.heldMinor - holdOf(payment),
         sequence: event.sequence,
       }
       const captured: Payment = {
@@ -307,6 +315,7 @@ const versionsAfter = (view: LedgerView, event: Event): ReadonlyArray<Entity> =>
         capturedAmountMinor: event.amountMinor,
         captureId: event.captureId,
         updatedAtMs: event.timestampMs,
+        ...(event.creditFx === undefined ? {} : { fx: { ...payment.fx, credit: event.creditFx } }),
       }
       return [
         { kind: "account", value: released },
@@ -323,7 +332,7 @@ const versionsAfter = (view: LedgerView, event: Event): ReadonlyArray<Entity> =>
           : paymentIn(view, event, "authorized")
       const released: Account = {
         ...account,
-        heldMinor: account.heldMinor - payment.amountMinor,
+        heldMinor: account.heldMinor - holdOf(payment),
         sequence: event.sequence,
       }
       const status = event._tag === "AuthorizationVoided" ? "voided" : "expired"
@@ -358,8 +367,15 @@ const versionsAfter = (view: LedgerView, event: Event): ReadonlyArray<Entity> =>
           `refund ${event.refundId} does not continue payment ${event.paymentId}`,
         )
       }
+      // The debtor gets this refund's part at the rate its debit was booked at.
+      const returnedMinor = partAtBookedRate(
+        event.fx?.debit,
+        refunded.refundedAmountMinor - event.amountMinor,
+        event.amountMinor,
+        event.currency,
+      )
       return [
-        { kind: "account", value: withBalance(account, account.balanceMinor + event.amountMinor, event.sequence) },
+        { kind: "account", value: withBalance(account, account.balanceMinor + returnedMinor, event.sequence) },
         { kind: "payment", value: refunded },
       ]
     }

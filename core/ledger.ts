@@ -15,6 +15,7 @@ import {
   type TenantId,
 } from "./ids.ts"
 import type { Currency } from "./money.ts"
+import { holdOf, type PaymentFx } from "./payment-fx.ts"
 import type { DebtorHistory } from "./risk.ts"
 
 export interface Account {
@@ -86,6 +87,8 @@ export interface Payment {
   readonly risk?: PaymentRisk
   /** A transfer held for review: its approval captures it whole at once. */
   readonly captureOnApproval?: boolean
+  /** Its conversions, when the debtor's or the creditor's account holds another currency than `currency`. */
+  readonly fx?: PaymentFx
 }
 
 export interface PaymentRisk {
@@ -93,9 +96,8 @@ export interface PaymentRisk {
   readonly rule: string
 }
 
-/** The amount an authorization holds on its debtor while it lives. */
-export const heldBy = (payment: Payment): bigint =>
-  payment.status === "authorized" || payment.status === "review" ? payment.amountMinor : 0n
+/** The amount an authorization holds on its debtor while it lives, in the debtor's currency. */
+export const heldBy = (payment: Payment): bigint => (isHolding(payment) ? holdOf(payment) : 0n)
 
 /** Whether the payment holds its amount on the debtor: an authorization, or a payment waiting for review. */
 export const isHolding = (payment: Payment): boolean => payment.status === "authorized" || payment.status === "review"

@@ -9,12 +9,13 @@
  * (`INVALID_STATE`), then the amount (`AMOUNT_EXCEEDS_REMAINING`). A refused capture records
  * nothing, so it does not use its id up.
  */
-import type { Authorize, Capture, ExpireHold, ReviewPayment, Transfer, Void } from "./commands.ts"
+import type { Authorize, Capture, ExpireHold, ReviewPayment, Void } from "./commands.ts"
 import { accept, type Decision, envelope, unchanged } from "./decision.ts"
-import { type Rejection, reject } from "./errors.ts"
+import { isRejection, type Rejection, reject } from "./errors.ts"
 import { type Event, eventSchemaVersion, type PaymentCaptured } from "./events.ts"
 import { type Account, availableOf, isHolding, type LedgerView, type Payment } from "./ledger.ts"
 import { parseAmount } from "./money.ts"
+import { atBookedRate, conversionInto } from "./payment-fx.ts"
 import { type LedgerPolicy, paymentExpired } from "./policy.ts"
 import { screenedDecision } from "./review.ts"
 import type { SideEffect } from "./side-effects.ts"
@@ -65,14 +66,16 @@ export const decideAuthorize = (view: LedgerView, command: Authorize, policy: Le
     return same ? unchanged : reject("IDEMPOTENCY_CONFLICT", `payment ${command.paymentId} was made with other fields`)
   }
   if (command.from === command.to) return reject("INVALID_REQUEST", "a payment needs two different accounts")
-  if (debtor.currency !== command.currency) {
-    return reject("CURRENCY_MISMATCH", `account ${debtor.accountId} holds ${debtor.currency}`)
-  }
+  const debitFx =
+    debtor.currency === command.currency
+      ? undefined
+      : conversionInto(command.tenantPolicy?.rates, debtor, command.amountMinor, command.currency)
+  if (isRejection(debitFx)) return debitFx
   const base = envelope(command, command.from, command.paymentId, debtor.sequence + 1)
-  const screened = screenedDecision(debtor, command, base)
+  const screened = screenedDecision(debtor, command, base, debitFx)
   if (screened !== undefined) return screened
   const fields = { to: command.to, amountMinor: command.amountMinor, currency: command.currency }
-  if (availableOf(debtor) - command.amountMinor < debtor.floorMinor) {
+  if (!coversDebit(debtor, debitFx?.amountMinor ?? command.amountMinor)) {
     return accept([{ _tag: "TransferDeclined", ...base, ...fields, reason: "INSUFFICIENT_FUNDS" }])
   }
   const holdExpiresAtMs = command.timestampMs + command.holdMs
@@ -92,10 +95,15 @@ export const decideAuthorize = (view: LedgerView, command: Authorize, policy: Le
     refunds: [],
   }
   const history = command.tenantPolicy?.history
-  return accept(
-    [{ _tag: "PaymentAuthorized", ...base, ...fields, holdExpiresAtMs, ...(history === undefined ? {} : { history }) }],
-    [expiryOf(authorized, command.correlationId)],
-  )
+  const authorizedEvent: Event = {
+    _tag: "PaymentAuthorized",
+    ...base,
+    ...fields,
+    holdExpiresAtMs,
+    ...(history === undefined ? {} : { history }),
+    ...(debitFx === undefined ? {} : { fx: { debit: debitFx } }),
+  }
+  return accept([authorizedEvent], [expiryOf(authorized, command.correlationId)])
 }
 
 /**
@@ -141,26 +149,31 @@ export const captureEvents = (
   policy: LedgerPolicy,
 ): Decision => {
   const creditor = command.creditorLocal ? view.account(command.tenantId, payment.to) : undefined
-  if (command.creditorLocal) {
-    if (creditor === undefined) return reject("UNKNOWN_ACCOUNT", `account ${payment.to} does not exist`)
-    if (creditor.currency !== payment.currency) {
-      return reject("CURRENCY_MISMATCH", `account ${payment.to} holds ${creditor.currency}`)
-    }
+  if (command.creditorLocal && creditor === undefined) {
+    return reject("UNKNOWN_ACCOUNT", `account ${payment.to} does not exist`)
   }
+  const creditFx =
+    creditor === undefined || creditor.currency === payment.currency
+      ? undefined
+      : conversionInto(command.tenantPolicy?.rates, creditor, payment.amountMinor, payment.currency)
+  if (isRejection(creditFx)) return creditFx
   const captured: PaymentCaptured = {
     _tag: "PaymentCaptured",
     ...envelope(command, command.from, command.paymentId, debtor.sequence + 1),
     captureId,
     amountMinor,
     settled: creditor !== undefined,
+    ...(creditFx === undefined ? {} : { creditFx }),
   }
   if (creditor === undefined) {
     const pending: Payment = { ...payment, status: "pending", capturedAmountMinor: amountMinor }
     return startSagaFor(pending, [captured], command.correlationId, command.timestampMs, policy)
   }
-  return accept([captured, creditedTo(creditor, command, payment, amountMinor)])
+  const creditMinor = atBookedRate(creditFx, amountMinor, payment.currency)
+  return accept([captured, creditedTo(creditor, command, payment, creditMinor)])
 }
 
+/** The creditor's side of a capture: `amountMinor` in the creditor's currency. */
 const creditedTo = (
   creditor: Account,
   command: Capture | ReviewPayment,
@@ -177,7 +190,7 @@ const creditedTo = (
   timestampMs: command.timestampMs,
   from: command.from,
   amountMinor,
-  currency: payment.currency,
+  currency: creditor.currency,
   delivered: false,
 })
 
@@ -204,6 +217,6 @@ export const decideExpireHold = (view: LedgerView, command: ExpireHold): Decisio
   ])
 }
 
-/** Whether a transfer's debit leaves the debtor above its floor, holds included. */
-export const coversTransfer = (debtor: Account, command: Transfer): boolean =>
-  availableOf(debtor) - command.amountMinor >= debtor.floorMinor
+/** Whether a debit (in the debtor's currency) leaves the debtor above its floor, holds included. */
+export const coversDebit = (debtor: Account, debitMinor: bigint): boolean =>
+  availableOf(debtor) - debitMinor >= debtor.floorMinor

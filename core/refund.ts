@@ -3,13 +3,16 @@
  * parts, never more in total than was captured. Both sides commit together (the creditor's debit
  * and the debtor's credit in one journal transaction), so this node must hold both accounts'
  * shards. A refund the creditor's available funds do not cover is refused with INSUFFICIENT_FUNDS
- * and changes nothing. Status edges: settled | partially_refunded -> partially_refunded | refunded.
+ * and changes nothing. A converted payment is refunded at the rates it was booked at, on each side.
+ * Status edges: settled | partially_refunded -> partially_refunded | refunded.
  */
 import type { Refund } from "./commands.ts"
 import { accept, type Decision, envelope, unchanged } from "./decision.ts"
 import { reject } from "./errors.ts"
+import type { PaymentRefunded } from "./events.ts"
 import { availableOf, type LedgerView } from "./ledger.ts"
 import { parseAmount } from "./money.ts"
+import { partAtBookedRate } from "./payment-fx.ts"
 import { type LedgerPolicy, paymentExpired } from "./policy.ts"
 
 /** Refunds one payment may take: each is kept on the payment for its idempotency. */
@@ -51,31 +54,38 @@ export const decideRefund = (view: LedgerView, command: Refund, policy: LedgerPo
   }
   const creditor = view.account(command.tenantId, payment.to)
   if (creditor === undefined) return reject("UNKNOWN_ACCOUNT", `account ${payment.to} does not exist`)
-  if (availableOf(creditor) - amountMinor < creditor.floorMinor) {
+  // At the rates the payment was booked at, cumulatively: all refunds together give back exactly what moved.
+  const before = payment.refundedAmountMinor
+  const creditorMinor = partAtBookedRate(payment.fx?.credit, before, amountMinor, payment.currency)
+  if (availableOf(creditor) - creditorMinor < creditor.floorMinor) {
     return reject("INSUFFICIENT_FUNDS", `account ${payment.to} cannot cover a refund of ${amountMinor}`)
   }
+  const refunded: PaymentRefunded = {
+    _tag: "PaymentRefunded",
+    ...envelope(command, command.from, command.paymentId, debtor.sequence + 1),
+    refundId: command.refundId,
+    amountMinor,
+    to: payment.to,
+    currency: payment.currency,
+    authorizedAmountMinor: payment.amountMinor,
+    capturedAmountMinor: payment.capturedAmountMinor,
+    paymentCreatedAtMs: payment.createdAtMs,
+    holdExpiresAtMs: payment.holdExpiresAtMs,
+    captureId: payment.captureId,
+    refunds: [...payment.refunds, { refundId: command.refundId, amountMinor }],
+    ...(payment.fx === undefined ? {} : { fx: payment.fx }),
+  }
+  // A part too small to convert into a unit of the creditor's currency takes nothing from it.
+  if (creditorMinor === 0n) return accept([refunded])
   return accept([
     {
       _tag: "RefundDebited",
       ...envelope(command, payment.to, command.paymentId, creditor.sequence + 1),
       from: command.from,
       refundId: command.refundId,
-      amountMinor,
-      currency: payment.currency,
+      amountMinor: creditorMinor,
+      currency: creditor.currency,
     },
-    {
-      _tag: "PaymentRefunded",
-      ...envelope(command, command.from, command.paymentId, debtor.sequence + 1),
-      refundId: command.refundId,
-      amountMinor,
-      to: payment.to,
-      currency: payment.currency,
-      authorizedAmountMinor: payment.amountMinor,
-      capturedAmountMinor: payment.capturedAmountMinor,
-      paymentCreatedAtMs: payment.createdAtMs,
-      holdExpiresAtMs: payment.holdExpiresAtMs,
-      captureId: payment.captureId,
-      refunds: [...payment.refunds, { refundId: command.refundId, amountMinor }],
-    },
+    refunded,
   ])
 }

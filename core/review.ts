@@ -13,6 +13,7 @@ import { accept, type Decision, type Envelope, envelope, unchanged } from "./dec
 import { isRejection, type Rejection, reject } from "./errors.ts"
 import type { Event, PaymentHeldForReview } from "./events.ts"
 import { type Account, availableOf, type LedgerView, type Payment } from "./ledger.ts"
+import type { BookedConversion } from "./payment-fx.ts"
 import { captureEvents, expiryOf } from "./payment-lifecycle.ts"
 import { type LedgerPolicy, paymentExpired } from "./policy.ts"
 import { screenPayment } from "./tenant-policy.ts"
@@ -25,6 +26,7 @@ export const screenedDecision = (
   debtor: Account,
   command: Transfer | Authorize,
   base: Envelope,
+  debitFx: BookedConversion | undefined,
 ): Decision | undefined => {
   const verdict = screenPayment(command.tenantPolicy, debtor, command, command.timestampMs)
   if (isRejection(verdict)) return verdict
@@ -33,7 +35,7 @@ export const screenedDecision = (
   if (verdict.outcome === "decline") {
     return accept([{ _tag: "TransferDeclined", ...base, ...fields, reason: "RISK_DECLINED", rule: verdict.rule }])
   }
-  if (availableOf(debtor) - command.amountMinor < debtor.floorMinor) {
+  if (availableOf(debtor) - (debitFx?.amountMinor ?? command.amountMinor) < debtor.floorMinor) {
     return accept([{ _tag: "TransferDeclined", ...base, ...fields, reason: "INSUFFICIENT_FUNDS" }])
   }
   const policy = command.tenantPolicy
@@ -46,6 +48,7 @@ export const screenedDecision = (
     rule: verdict.rule,
     captureOnApproval: command._tag === "Transfer",
     ...(policy?.history === undefined ? {} : { history: policy.history }),
+    ...(debitFx === undefined ? {} : { fx: { debit: debitFx } }),
   }
   const expiry = expiryOf(
     {

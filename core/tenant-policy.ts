@@ -1,11 +1,13 @@
 /**
  * A tenant's payment policy, as its configuration gives it: fraud rules, limits (largest single
- * payment, daily volume per debtor account) and how long a transfer held for review waits. The
+ * payment, daily volume per debtor account), how long a transfer held for review waits, and its
+ * exchange rates. The
  * edge attaches the policy in force to each payment command, so `decide` stays pure and a new
  * configuration applies from the next command on. `screenPayment` is the one place a payment is
  * judged against it, inside the debtor's actor, from the history its account carries.
  */
 import { type Rejection, reject } from "./errors.ts"
+import type { FxRateTable } from "./fx.ts"
 import type { Account } from "./ledger.ts"
 import { type Currency, formatAmount } from "./money.ts"
 import {
@@ -39,6 +41,8 @@ export interface TenantPolicy {
   readonly reviewHoldMs: number
   /** The history its rules and limits read, recorded on each payment; undefined when none needs one. */
   readonly history: HistoryBounds | undefined
+  /** Its exchange rates; without a table, a payment in another currency than an account's is CURRENCY_MISMATCH. */
+  readonly rates: FxRateTable | undefined
 }
 
 /**
@@ -56,6 +60,7 @@ export const openTenantPolicy: TenantPolicy = {
   limits: noLimits,
   reviewHoldMs: holdSecondsDefault * 1000,
   history: undefined,
+  rates: undefined,
 }
 
 /** The history the rules and limits need: the longest velocity window, the largest count, payees if asked. */
@@ -78,7 +83,8 @@ export const tenantPolicyOf = (
   rules: ReadonlyArray<RiskRule>,
   limits: PaymentLimits = noLimits,
   reviewHoldMs: number = holdSecondsDefault * 1000,
-): TenantPolicy => ({ rules, limits, reviewHoldMs, history: historyBoundsOf(rules, limits) })
+  rates: FxRateTable | undefined = undefined,
+): TenantPolicy => ({ rules, limits, reviewHoldMs, history: historyBoundsOf(rules, limits), rates })
 
 const approved: RiskVerdict = { outcome: "approve" }
 

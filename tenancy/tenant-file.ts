@@ -13,6 +13,7 @@
 import { createHash } from "node:crypto"
 import { Result, Schema } from "effect"
 import type { TenantId } from "../core/ids.ts"
+import { type FxRateTable, makeRateTable, type RateTableError } from "../core/fx.ts"
 import { isRiskConfigError, parseLimits, parseRules, type RiskRule } from "../core/risk.ts"
 import { holdSecondsDefault, holdSecondsMax, type TenantPolicy, tenantPolicyOf } from "../core/tenant-policy.ts"
 import { type ApiKeyHash, keyIdPattern, parseApiKeyHash } from "./api-keys.ts"
@@ -45,6 +46,18 @@ const TenantFileSchema = Schema.Struct({
       rules: Schema.optionalKey(Schema.Array(Schema.Unknown)),
       /** Payment limits, checked by `parseLimits`. */
       limits: Schema.optionalKey(Schema.Unknown),
+      /** Exchange rates: 1 `base` = `rate` `quote`, with where the rate came from and when it was set. */
+      fxRates: Schema.optionalKey(
+        Schema.Array(
+          Schema.Struct({
+            base: Schema.String,
+            quote: Schema.String,
+            rate: Schema.String,
+            source: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(128)),
+            asOf: Schema.String,
+          }),
+        ),
+      ),
       keys: Schema.Array(KeySchema),
     }),
   ),
@@ -80,12 +93,41 @@ const invalid = (message: string): never => {
 }
 
 /** The tenant's rules and limits, validated with the path of each field in the file. */
-const policyOf = (
-  tenant: { readonly rules?: ReadonlyArray<unknown>; readonly limits?: unknown; readonly reviewHoldSeconds?: number },
-  at: string,
-  defaultHoldMs: number | undefined,
-): TenantPolicy | undefined => {
-  if (tenant.rules === undefined && tenant.limits === undefined) return undefined
+interface PolicyFields {
+  readonly rules?: ReadonlyArray<unknown>
+  readonly limits?: unknown
+  readonly reviewHoldSeconds?: number
+  readonly fxRates?: ReadonlyArray<{ base: string; quote: string; rate: string; source: string; asOf: string }>
+}
+
+/** What is wrong with a rate table entry, in words an operator can act on. */
+const rateProblem = (error: RateTableError): string => {
+  switch (error.reason) {
+    case "UNKNOWN_CURRENCY":
+      return `${error.code} is not an ISO 4217 currency`
+    case "SAME_CURRENCY":
+      return `converts ${error.currency} into itself`
+    case "DUPLICATE_PAIR":
+      return `repeats the pair of fxRates[${error.firstIndex}]`
+    case "INVALID_RATE":
+      return `rate is not a positive decimal of at most 12 integer and 12 fraction digits (${error.rateError})`
+    case "INVALID_AS_OF":
+      return "asOf is not an ISO 8601 time"
+  }
+}
+
+const ratesOf = (fxRates: PolicyFields["fxRates"], at: string): FxRateTable | undefined => {
+  if (fxRates === undefined) return undefined
+  const configs = fxRates.map((entry) => ({ ...entry, asOfMs: isoTimePattern.test(entry.asOf) ? Date.parse(entry.asOf) : Number.NaN }))
+  const table = makeRateTable(configs)
+  return "reason" in table ? invalid(`${at}.fxRates[${table.index}]: ${rateProblem(table)}`) : table
+}
+
+/** An ISO 8601 time with a date, a time and a zone ("2026-12-01T09:30:00Z"). */
+const isoTimePattern = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})$/
+
+const policyOf = (tenant: PolicyFields, at: string, defaultHoldMs: number | undefined): TenantPolicy | undefined => {
+  if (tenant.rules === undefined && tenant.limits === undefined && tenant.fxRates === undefined) return undefined
   const rules = parseRules(tenant.rules ?? [])
   if (isRiskConfigError(rules)) return invalid(`${at}.${rules.message}`)
   const limits = tenant.limits === undefined ? undefined : parseLimits(tenant.limits)
@@ -94,7 +136,7 @@ const policyOf = (
     tenant.reviewHoldSeconds === undefined
       ? (defaultHoldMs ?? holdSecondsDefault * 1000)
       : tenant.reviewHoldSeconds * 1000
-  return tenantPolicyOf(rules as ReadonlyArray<RiskRule>, limits, reviewHoldMs)
+  return tenantPolicyOf(rules as ReadonlyArray<RiskRule>, limits, reviewHoldMs, ratesOf(tenant.fxRates, at))
 }
 
 /** Validates a tenant file's text and builds its directory; throws `TenantFileInvalid`. */

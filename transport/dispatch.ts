@@ -133,6 +133,7 @@ const lifecycleCommand = (
         captureId: operation.captureId,
         amount: operation.amount,
         creditorLocal: true,
+        tenantPolicy: principal.settings.policy,
       }
     case "void":
       return { _tag: "Void", ...meta, paymentId: operation.paymentId, from: operation.from }
@@ -154,6 +155,7 @@ const lifecycleCommand = (
         from: operation.from,
         decision: operation.decision,
         creditorLocal: true,
+        tenantPolicy: principal.settings.policy,
       }
   }
 }

@@ -6,6 +6,7 @@ import type { Outcome } from "../actors/processor.ts"
 import type { ErrorCode } from "../core/errors.ts"
 import { type Account, availableOf, type Payment } from "../core/ledger.ts"
 import { formatAmount } from "../core/money.ts"
+import type { BookedConversion, PaymentFx } from "../core/payment-fx.ts"
 import type { RequestId } from "./wire-request.ts"
 
 export interface WireAccount {
@@ -33,7 +34,37 @@ export interface WirePayment {
   readonly reason?: string
   /** The fraud rule that fired: `review` (sent to a reviewer) or `decline`. */
   readonly risk?: { readonly outcome: string; readonly rule: string }
+  /** The conversions into the debtor's and the creditor's currencies, when they hold another than `currency`. */
+  readonly fx?: { readonly debit?: WireConversion; readonly credit?: WireConversion }
 }
+
+/** One conversion of the payment's whole amount: 1 `fromCurrency` = `rate` `toCurrency`, as of `asOf`. */
+export interface WireConversion {
+  readonly rate: string
+  readonly source: string
+  readonly asOf: string
+  readonly fromAmount: string
+  readonly fromCurrency: string
+  readonly toAmount: string
+  readonly toCurrency: string
+  readonly rounding: string
+}
+
+const conversionOf = (payment: Payment, booked: BookedConversion): WireConversion => ({
+  rate: booked.rate,
+  source: booked.source,
+  asOf: isoOf(booked.asOfMs),
+  fromAmount: formatAmount(payment.amountMinor, payment.currency),
+  fromCurrency: payment.currency,
+  toAmount: formatAmount(booked.amountMinor, booked.currency),
+  toCurrency: booked.currency,
+  rounding: booked.rounding,
+})
+
+const fxOf = (payment: Payment, fx: PaymentFx): NonNullable<WirePayment["fx"]> => ({
+  ...(fx.debit === undefined ? {} : { debit: conversionOf(payment, fx.debit) }),
+  ...(fx.credit === undefined ? {} : { credit: conversionOf(payment, fx.credit) }),
+})
 
 export const encodeAccount = (account: Account): WireAccount => ({
   accountId: account.accountId,
@@ -60,9 +91,11 @@ export const encodePayment = (payment: Payment): WirePayment => {
   }
   const held = payment.holdExpiresAtMs === null ? wire : { ...wire, holdExpiresAt: isoOf(payment.holdExpiresAtMs) }
   const explained = payment.reason === null ? held : { ...held, reason: payment.reason }
-  return payment.risk === undefined
-    ? explained
-    : { ...explained, risk: { outcome: payment.risk.outcome, rule: payment.risk.rule } }
+  const screened =
+    payment.risk === undefined
+      ? explained
+      : { ...explained, risk: { outcome: payment.risk.outcome, rule: payment.risk.rule } }
+  return payment.fx === undefined ? screened : { ...screened, fx: fxOf(payment, payment.fx) }
 }
 
 const isoOf = (ms: number): string => new Date(ms).toISOString()
@@ -94,9 +127,11 @@ export const paymentJson = (payment: Payment): string => {
     `"refundedAmount":${json(formatAmount(payment.refundedAmountMinor, payment.currency))}` +
     (payment.holdExpiresAtMs === null ? "" : `,"holdExpiresAt":${json(isoOf(payment.holdExpiresAtMs))}`)
   const explained = payment.reason === null ? fields : `${fields},"reason":${json(payment.reason)}`
-  return payment.risk === undefined
-    ? `${explained}}`
-    : `${explained},"risk":{"outcome":${json(payment.risk.outcome)},"rule":${json(payment.risk.rule)}}}`
+  const screened =
+    payment.risk === undefined
+      ? explained
+      : `${explained},"risk":{"outcome":${json(payment.risk.outcome)},"rule":${json(payment.risk.rule)}}`
+  return payment.fx === undefined ? `${screened}}` : `${screened},"fx":${json(fxOf(payment, payment.fx))}}`
 }
 
 /** The error object both channels carry. */
@@ -149,6 +184,7 @@ export const httpStatusOf: Readonly<Record<ErrorCode, string>> = {
   INVALID_STATE: "409 Conflict",
   AMOUNT_EXCEEDS_REMAINING: "422 Unprocessable Entity",
   LIMIT_EXCEEDED: "422 Unprocessable Entity",
+  FX_RATE_UNAVAILABLE: "422 Unprocessable Entity",
 }
 
 export const httpStatusOk = "200 OK"

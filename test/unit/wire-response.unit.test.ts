@@ -142,6 +142,7 @@ describe("wire-response", () => {
       INVALID_STATE: 409,
       AMOUNT_EXCEEDS_REMAINING: 422,
       LIMIT_EXCEEDED: 422,
+      FX_RATE_UNAVAILABLE: 422,
     })
   })
 })
