@@ -12,8 +12,8 @@
  */
 import { createHash } from "node:crypto"
 import { Result, Schema } from "effect"
-import type { TenantId } from "../core/ids.ts"
 import { type FxRateTable, makeRateTable, type RateTableError } from "../core/fx.ts"
+import type { TenantId } from "../core/ids.ts"
 import { isRiskConfigError, parseLimits, parseRules, type RiskRule } from "../core/risk.ts"
 import { holdSecondsDefault, holdSecondsMax, type TenantPolicy, tenantPolicyOf } from "../core/tenant-policy.ts"
 import { type ApiKeyHash, keyIdPattern, parseApiKeyHash } from "./api-keys.ts"
@@ -118,7 +118,10 @@ const rateProblem = (error: RateTableError): string => {
 
 const ratesOf = (fxRates: PolicyFields["fxRates"], at: string): FxRateTable | undefined => {
   if (fxRates === undefined) return undefined
-  const configs = fxRates.map((entry) => ({ ...entry, asOfMs: isoTimePattern.test(entry.asOf) ? Date.parse(entry.asOf) : Number.NaN }))
+  const configs = fxRates.map((entry) => ({
+    ...entry,
+    asOfMs: isoTimePattern.test(entry.asOf) ? Date.parse(entry.asOf) : Number.NaN,
+  }))
   const table = makeRateTable(configs)
   return "reason" in table ? invalid(`${at}.fxRates[${table.index}]: ${rateProblem(table)}`) : table
 }

@@ -142,7 +142,9 @@ describe("conversion at the tenant's rate", () => {
   it("given a pair without a rate, then FX_RATE_UNAVAILABLE; given no rate table, then CURRENCY_MISMATCH; nothing changes", () => {
     const ledger = funded()
     expect(code(when(ledger, transfer("p-1", "usd-1", "kwd-1", 100n, "USD")))).toBe("FX_RATE_UNAVAILABLE")
-    expect(code(when(ledger, transfer("p-2", "usd-1", "eur-1", 100n, "EUR", tenantPolicyOf([]))))).toBe("CURRENCY_MISMATCH")
+    expect(code(when(ledger, transfer("p-2", "usd-1", "eur-1", 100n, "EUR", tenantPolicyOf([]))))).toBe(
+      "CURRENCY_MISMATCH",
+    )
     expect(balanceOf(ledger, "usd-1")).toBe(100_000n)
     expect(paymentOf(ledger, "usd-1", "p-1")).toBeUndefined()
   })
