@@ -15,7 +15,7 @@ import { isRejection, type Rejection, reject } from "./errors.ts"
 import { type Event, eventSchemaVersion, type PaymentCaptured } from "./events.ts"
 import { type Account, availableOf, isHolding, type LedgerView, type Payment } from "./ledger.ts"
 import { parseAmount } from "./money.ts"
-import { atBookedRate, conversionInto } from "./payment-fx.ts"
+import { atBookedRate, conversionInto, debitedFor } from "./payment-fx.ts"
 import { type LedgerPolicy, paymentExpired } from "./policy.ts"
 import { screenedDecision } from "./review.ts"
 import type { SideEffect } from "./side-effects.ts"
@@ -157,6 +157,11 @@ export const captureEvents = (
       ? undefined
       : conversionInto(command.tenantPolicy?.rates, creditor, payment.amountMinor, payment.currency)
   if (isRejection(creditFx)) return creditFx
+  // A part of a converted payment too small to be a unit on either side would move money one way only.
+  const creditMinor = atBookedRate(creditFx, amountMinor, payment.currency)
+  if (debitedFor(payment, amountMinor) === 0n || creditMinor === 0n) {
+    return reject("INVALID_REQUEST", `a capture of ${amountMinor} converts to less than one minor unit`)
+  }
   const captured: PaymentCaptured = {
     _tag: "PaymentCaptured",
     ...envelope(command, command.from, command.paymentId, debtor.sequence + 1),
@@ -169,7 +174,6 @@ export const captureEvents = (
     const pending: Payment = { ...payment, status: "pending", capturedAmountMinor: amountMinor }
     return startSagaFor(pending, [captured], command.correlationId, command.timestampMs, policy)
   }
-  const creditMinor = atBookedRate(creditFx, amountMinor, payment.currency)
   return accept([captured, creditedTo(creditor, command, payment, creditMinor)])
 }
 

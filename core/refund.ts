@@ -57,6 +57,13 @@ export const decideRefund = (view: LedgerView, command: Refund, policy: LedgerPo
   // At the rates the payment was booked at, cumulatively: all refunds together give back exactly what moved.
   const before = payment.refundedAmountMinor
   const creditorMinor = partAtBookedRate(payment.fx?.credit, before, amountMinor, payment.currency)
+  const debtorMinor = partAtBookedRate(payment.fx?.debit, before, amountMinor, payment.currency)
+  // A part too small to be a unit on one side would move money one way only; the last part completes
+  // the totals, which are exact, whatever it is on each side.
+  const last = before + amountMinor === payment.capturedAmountMinor
+  if (!last && (creditorMinor === 0n || debtorMinor === 0n)) {
+    return reject("INVALID_REQUEST", `a refund of ${amountMinor} converts to less than one minor unit`)
+  }
   if (availableOf(creditor) - creditorMinor < creditor.floorMinor) {
     return reject("INSUFFICIENT_FUNDS", `account ${payment.to} cannot cover a refund of ${amountMinor}`)
   }
@@ -75,7 +82,7 @@ export const decideRefund = (view: LedgerView, command: Refund, policy: LedgerPo
     refunds: [...payment.refunds, { refundId: command.refundId, amountMinor }],
     ...(payment.fx === undefined ? {} : { fx: payment.fx }),
   }
-  // A part too small to convert into a unit of the creditor's currency takes nothing from it.
+  // The last part of a converted payment may take nothing from the creditor.
   if (creditorMinor === 0n) return accept([refunded])
   return accept([
     {
