@@ -6,7 +6,7 @@
  */
 import fs from "node:fs"
 import path from "node:path"
-import { parseTenantFile, type TenantDirectory, TenantFileInvalid } from "./tenant-file.ts"
+import { formatOfPath, parseTenantFile, type TenantDirectory, TenantFileInvalid } from "./tenant-file.ts"
 
 export interface TenantFileSource {
   readonly current: () => TenantDirectory
@@ -25,7 +25,7 @@ const settleMs = 50
 
 /** Reads and validates the file; throws `TenantFileInvalid` (or the read's error) at start. */
 export const openTenantFile = (filePath: string, log: TenantFileLog): TenantFileSource => {
-  const read = () => parseTenantFile(fs.readFileSync(filePath, "utf8"))
+  const read = () => parseTenantFile(fs.readFileSync(filePath, "utf8"), formatOfPath(filePath))
   let directory = read()
   log.taken(directory)
   const reload = (): TenantDirectory => {

@@ -1,6 +1,7 @@
 /**
- * The tenant file (`TENANTS_FILE`): the tenants a node serves and their API keys, each key stored
- * as a salted scrypt hash with its scopes. Parsing validates everything at once and names the
+ * The tenant file (`TENANTS_FILE`, JSON, or YAML when named `.yaml`/`.yml`): the tenants a node
+ * serves, their API keys (each stored as a salted scrypt hash with its scopes), and their payment
+ * policy (default hold, fraud rules, limits, exchange rates). Parsing validates everything at once and names the
  * first offending field; a file that does not validate is refused whole, so a node never runs
  * with half of a configuration. The directory it yields is immutable: a reload builds a new one.
  *
@@ -12,6 +13,7 @@
  */
 import { createHash } from "node:crypto"
 import { Result, Schema } from "effect"
+import YAML from "yaml"
 import { type FxRateTable, makeRateTable, type RateTableError } from "../core/fx.ts"
 import type { TenantId } from "../core/ids.ts"
 import { isRiskConfigError, parseLimits, parseRules, type RiskRule } from "../core/risk.ts"
@@ -142,14 +144,23 @@ const policyOf = (tenant: PolicyFields, at: string, defaultHoldMs: number | unde
   return tenantPolicyOf(rules as ReadonlyArray<RiskRule>, limits, reviewHoldMs, ratesOf(tenant.fxRates, at))
 }
 
-/** Validates a tenant file's text and builds its directory; throws `TenantFileInvalid`. */
-export const parseTenantFile = (text: string): TenantDirectory => {
-  let json: unknown
+export type TenantFileFormat = "json" | "yaml"
+
+/** YAML for a `.yaml` or `.yml` file, JSON otherwise. */
+export const formatOfPath = (filePath: string): TenantFileFormat => (/\.ya?ml$/i.test(filePath) ? "yaml" : "json")
+
+const parseText = (text: string, format: TenantFileFormat): unknown => {
   try {
-    json = JSON.parse(text)
+    // A YAML document with duplicate keys or other ambiguities is an error, not a guess.
+    return format === "json" ? JSON.parse(text) : YAML.parse(text, { uniqueKeys: true, strict: true })
   } catch (error) {
-    return invalid(`not JSON: ${(error as Error).message}`)
+    return invalid(`not ${format === "json" ? "JSON" : "YAML"}: ${(error as Error).message}`)
   }
+}
+
+/** Validates a tenant file's text and builds its directory; throws `TenantFileInvalid`. */
+export const parseTenantFile = (text: string, format: TenantFileFormat = "json"): TenantDirectory => {
+  const json = parseText(text, format)
   const decoded = Schema.decodeUnknownResult(TenantFileSchema)(json, { onExcessProperty: "error" })
   if (Result.isFailure(decoded)) return invalid(decoded.failure.message)
   const tenants = new Map<TenantId, TenantSettings>()

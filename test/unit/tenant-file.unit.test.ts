@@ -85,4 +85,68 @@ describe("tenant file", () => {
       'tenants[1].keys[0].keyId: "acme-live-1" appears twice',
     )
   })
+
+  it("given rules, limits and rates, when parsed, then the tenant's policy has them in minor units", () => {
+    const policy = parseTenantFile(
+      fileWith([
+        {
+          ...acme(),
+          defaultHoldSeconds: 120,
+          rules: [{ id: "large", kind: "amount-limit", outcome: "review", amountMax: { EUR: "100.00" } }],
+          limits: { paymentMax: { EUR: "500.00" }, dailyVolumeMax: { JPY: "100000" } },
+          fxRates: [{ base: "EUR", quote: "USD", rate: "1.0850", source: "ecb", asOf: "2026-12-01T16:00:00Z" }],
+        },
+      ]),
+    ).tenants.get("acme" as never)?.policy
+    expect(policy?.rules).toEqual([
+      { kind: "amount-limit", id: "large", outcome: "review", amountMinorMax: new Map([["EUR", 10_000n]]) },
+    ])
+    expect(policy?.limits.paymentMaxMinor.get("EUR" as never)).toBe(50_000n)
+    expect(policy?.limits.dailyVolumeMaxMinor.get("JPY" as never)).toBe(100_000n)
+    // The review hold defaults to the tenant's default hold; a daily volume needs the hourly history.
+    expect(policy?.reviewHoldMs).toBe(120_000)
+    expect(policy?.history?.keepsVolume).toBe(true)
+    expect(policy?.rates?.entries.get("EUR/USD")).toMatchObject({
+      rate: { numerator: 10_850n, denominator: 10_000n },
+      asOfMs: Date.parse("2026-12-01T16:00:00Z"),
+    })
+    expect(parseTenantFile(fileWith([acme()])).tenants.get("acme" as never)?.policy).toBeUndefined()
+  })
+
+  it("given bad rules, limits or rates, when parsed, then the refusal names the tenant's field", () => {
+    const withPolicy = (fields: Record<string, unknown>) => refusal(fileWith([{ ...acme(), ...fields }]))
+    expect(withPolicy({ rules: [{ id: "x", kind: "velocity", outcome: "review", windowMs: 1000, countMx: 3 }] })).toBe(
+      "tenants[0].rules[0].countMx: is not a field of kind velocity",
+    )
+    expect(
+      withPolicy({ rules: [{ id: "x", kind: "velocity", outcome: "review", windowMs: 1000, countMax: 999 }] }),
+    ).toBe("tenants[0].rules[0].countMax: must be at most 256")
+    expect(withPolicy({ limits: { paymentMax: { EUR: "1.001" } } })).toMatch(/^tenants\[0\]\.limits\.paymentMax\.EUR: /)
+    expect(withPolicy({ limits: { perDay: {} } })).toBe("tenants[0].limits.perDay: is not a limit")
+    const rate = { base: "EUR", quote: "USD", rate: "1.08", source: "ecb", asOf: "2026-12-01T16:00:00Z" }
+    expect(withPolicy({ fxRates: [rate, rate] })).toBe("tenants[0].fxRates[1]: repeats the pair of fxRates[0]")
+    expect(withPolicy({ fxRates: [{ ...rate, quote: "XXY" }] })).toBe(
+      "tenants[0].fxRates[0]: XXY is not an ISO 4217 currency",
+    )
+    expect(withPolicy({ fxRates: [{ ...rate, rate: "-1" }] })).toMatch(/^tenants\[0\]\.fxRates\[0\]: rate is not/)
+    expect(withPolicy({ fxRates: [{ ...rate, asOf: "yesterday" }] })).toBe(
+      "tenants[0].fxRates[0]: asOf is not an ISO 8601 time",
+    )
+  })
+
+  it("given the same file as YAML, when parsed as YAML, then it gives the same tenants; duplicate keys are refused", () => {
+    const yaml = [
+      "tenants:",
+      "  - tenantId: acme",
+      "    defaultHoldSeconds: 90",
+      "    keys:",
+      "      - keyId: acme-live-1",
+      `        hash: "${minted.hash}"`,
+      "        scopes: [payments, read]",
+    ].join("\n")
+    const directory = parseTenantFile(yaml, "yaml")
+    expect(directory.tenants.get("acme" as never)?.defaultHoldMs).toBe(90_000)
+    expect([...(directory.keys.get("acme-live-1")?.scopes ?? [])]).toEqual(["payments", "read"])
+    expect(() => parseTenantFile("tenants: []\ntenants: []", "yaml")).toThrow(/not YAML/)
+  })
 })
