@@ -205,6 +205,21 @@ const frameRows: ReadonlyArray<readonly [string, string, string | number | undef
     "r2",
     /amount must be a positive decimal string/,
   ],
+  ...[undefined, "APPROVE", "maybe", 1, null].map(
+    (decision, index) =>
+      [
+        `a review deciding ${JSON.stringify(decision)}`,
+        JSON.stringify({ op: "reviewPayment", reqId: `w${index}`, from: payer, paymentId: "bad", decision }),
+        `w${index}`,
+        /decision must be "approve" or "decline"/,
+      ] as const,
+  ),
+  [
+    "a review without its payment",
+    JSON.stringify({ op: "reviewPayment", reqId: "w9", from: payer, decision: "approve" }),
+    "w9",
+    /paymentId is required/,
+  ],
 ]
 
 describe("bad input over WebSocket", () => {
