@@ -3,7 +3,7 @@
  * in the same run, and writes the JSON and HTML reports.
  *
  *   npm run bench -- --scenario uniform [--mode embedded|aws] [--rate 5000] [--duration-ms 20000]
- *                    [--warmup-ms 5000] [--window-ms 60000]
+ *                    [--warmup-ms 5000] [--window-ms 60000] [--capture-delay-ms 50]
  *                    [--sweep [--sweep-from 1000] [--p99-ms-max 5]] [--no-baselines] [--profile]
  *                    [--report-dir bench/results]
  *
@@ -16,6 +16,11 @@
  * writes, heap and resident memory. A scenario with windows (soak) or --window-ms reports per
  * window too and prints the soak verdicts; `--scenario soak --duration-ms 60000 --window-ms 15000`
  * is a one-minute rehearsal with four windows.
+ *
+ * An authorize-capture scenario reports the payment (authorize, then capture after the scenario's
+ * `captureDelayMs`, or --capture-delay-ms) and each step on its own; outside a sweep it is followed,
+ * on the same node, by transfers between the same accounts at the same rate, and each step's p99
+ * is judged against theirs (bench/slo.json `lifecycle`).
  */
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -27,13 +32,13 @@ import { startEchoServer } from "./baselines/echo.ts"
 import { measureKafkaCeiling } from "./baselines/kafka-ceiling.ts"
 import { measureLmdbCeiling } from "./baselines/lmdb-ceiling.ts"
 import { runAutocannon } from "./load/http-autocannon.ts"
-import type { LoadPlan, LoadResult } from "./load/plan.ts"
+import type { AuthorizeCaptureWorkload, LoadPlan, LoadResult, TransferWorkload } from "./load/plan.ts"
 import { runLoad, seedAccounts } from "./load/run-load.ts"
 import { formatFrames, latestCpuProfile, summarizeCpuProfile } from "./profile/summarize.ts"
 import { type BenchReport, type LoadBaseline, type ReportRun, writeReport } from "./report/report.ts"
 import { type MeasuredRun, runMeasured } from "./runner/measured-run.ts"
 import { formatBudget, judgeCpuBudget, type NodeBudget } from "./runner/node-budget.ts"
-import { formatVerdict, loadSloTargets, meetsLatencySlo, type SloVerdict } from "./runner/slo.ts"
+import { formatVerdict, judgeLifecycleRun, loadSloTargets, meetsLatencySlo, type SloVerdict } from "./runner/slo.ts"
 import { formatSoakWindow, judgeSoak } from "./runner/soak.ts"
 import { type BenchMode, startTargetNode, type TargetNode } from "./runner/target-node.ts"
 import { loadScenario, planFromScenario, type Scenario } from "./scenarios/scenarios.ts"
@@ -47,6 +52,7 @@ const { values } = parseArgs({
     "duration-ms": { type: "string" },
     "warmup-ms": { type: "string" },
     "window-ms": { type: "string" },
+    "capture-delay-ms": { type: "string" },
     sweep: { type: "boolean", default: false },
     "sweep-from": { type: "string", default: "1000" },
     "sweep-steps-max": { type: "string", default: "12" },
@@ -63,10 +69,18 @@ const log = (line: string) => console.log(line)
 const progress = (line: string) => process.stdout.write(`\r\x1b[2K${line}`)
 const endProgress = () => process.stdout.write("\n")
 
-const summaryLine = (label: string, result: LoadResult) =>
+const summaryLine = (
+  label: string,
+  result: Pick<LoadResult, "offeredRate" | "achievedRate" | "latencyMs" | "errorsByCode">,
+) =>
   `${label.padEnd(28)} offered ${Math.round(result.offeredRate)}/s achieved ${Math.round(result.achievedRate)}/s  ` +
   `p50 ${result.latencyMs.p50.toFixed(2)} ms  p99 ${result.latencyMs.p99.toFixed(2)} ms  ` +
   `p99.9 ${result.latencyMs.p999.toFixed(2)} ms  max ${result.latencyMs.max.toFixed(2)} ms  errors ${JSON.stringify(result.errorsByCode)}`
+
+/** The summary line of each step of an authorize-capture run, indented under the payment's. */
+const logOperations = (result: LoadResult) => {
+  for (const operation of result.operations ?? []) log(summaryLine(`  ${operation.operation}`, operation))
+}
 
 type Overrides = Partial<Omit<LoadPlan, "target" | "workload">>
 
@@ -102,6 +116,7 @@ const sweep = async (
     endProgress()
     const meetsSlo = meetsLatencySlo(result, targets)
     log(`${summaryLine(`${label} @ ${rate}/s`, result)}  ${meetsSlo ? "meets SLO" : "misses SLO"}`)
+    logOperations(result)
     if (budget !== undefined) log(`  ${formatBudget(budget)}`)
     steps.push({ rate, result, meetsSlo, ...(budget === undefined ? {} : { budget }) })
     return meetsSlo
@@ -143,7 +158,10 @@ const reportMeasured = (
   measured: MeasuredRun,
 ): { readonly run: ReportRun; readonly verdicts: ReadonlyArray<SloVerdict> } => {
   log(summaryLine(label, measured.result))
+  logOperations(measured.result)
   log(`  ${formatBudget(measured.budget)}`)
+  if (measured.result.operations !== undefined)
+    log("  (the node's figures per transfer count one authorize + capture as one)")
   const verdicts: Array<SloVerdict> = []
   const cpu = judgeCpuBudget(measured.budget, plan.ratePerSecond)
   if (cpu !== undefined) verdicts.push(cpu)
@@ -178,8 +196,46 @@ const sweepProduct = async (node: TargetNode, scenario: Scenario, mode: BenchMod
   return { steps, runs, verdicts }
 }
 
+/** Transfers between the same accounts as an authorize-capture workload, picked the same way. */
+const transfersLike = (workload: AuthorizeCaptureWorkload): TransferWorkload => ({
+  kind: "transfers",
+  accounts: workload.accounts,
+  distribution: workload.distribution,
+  crossShardOnly: workload.crossShardOnly,
+  shardCount: workload.shardCount,
+  currency: workload.currency,
+  amount: workload.amount,
+})
+
+/**
+ * After an authorize-capture run: the same plan as transfers on the same node, once the node has
+ * saved what the first run left behind, and each step's p99 judged against the transfers'.
+ */
+const measureTransfersBeside = async (
+  node: TargetNode,
+  mode: BenchMode,
+  plan: LoadPlan,
+  workload: AuthorizeCaptureWorkload,
+  lifecycle: LoadResult,
+): Promise<{ readonly run: ReportRun; readonly verdicts: ReadonlyArray<SloVerdict> }> => {
+  if (!(await node.snapshotsCaughtUp(60_000))) log("snapshots did not catch up with the authorize-capture run in 60 s")
+  const transferPlan: LoadPlan = { ...plan, workload: transfersLike(workload) }
+  const measured = await runMeasured(node, transferPlan, progress)
+  endProgress()
+  const label = `${mode} ws transfers (same accounts) @ ${plan.ratePerSecond}/s`
+  const { run, verdicts } = reportMeasured(label, transferPlan, measured)
+  const targets = loadSloTargets().lifecycle
+  if (targets === undefined) {
+    log("bench/slo.json has no lifecycle targets: authorize and capture are not judged against the transfers")
+    return { run, verdicts }
+  }
+  const comparison = judgeLifecycleRun(lifecycle, measured.result, targets)
+  printVerdicts(comparison)
+  return { run, verdicts: [...verdicts, ...comparison] }
+}
+
 const measureProduct = async (scenario: Scenario, mode: BenchMode, profileDirectory: string | undefined) => {
-  if (scenario.workload.kind !== "transfers") throw new Error(`scenario ${scenario.name} does not drive the product`)
+  if (scenario.workload.kind === "echo") throw new Error(`scenario ${scenario.name} does not drive the product`)
   const node = await startTargetNode({ mode, shardCount: scenario.workload.shardCount, profileDirectory })
   try {
     const target = { host: "127.0.0.1", port: node.port, apiKey: node.apiKey }
@@ -196,12 +252,22 @@ const measureProduct = async (scenario: Scenario, mode: BenchMode, profileDirect
     const measured = await runMeasured(node, plan, progress)
     endProgress()
     const { run, verdicts } = reportMeasured(`${mode} ${scenario.protocol} @ ${plan.ratePerSecond}/s`, plan, measured)
+    const workload = scenario.workload
+    if (workload.kind === "authorize-capture") {
+      const beside = await measureTransfersBeside(node, mode, plan, workload, measured.result)
+      return {
+        steps: [],
+        runs: [run, beside.run],
+        verdicts: [...verdicts, ...beside.verdicts],
+        residentPerAccountBytes,
+      }
+    }
     const runs = [run]
     if (scenario.protocol !== "http") return { steps: [], runs, verdicts, residentPerAccountBytes }
     // HTTP is also measured the way autocannon does (closed loop), beside the open-loop figures.
     const closedLoop = await runAutocannon({
       target,
-      workload: scenario.workload,
+      workload,
       connections: plan.connections,
       durationMs: plan.durationMs,
       requestsMax: plan.requestsMax * 10,
@@ -265,11 +331,25 @@ const measureJournalCeiling = async (mode: BenchMode): Promise<CeilingResult> =>
   }
 }
 
+/** The scenario with --capture-delay-ms applied; only an authorize-capture scenario has a capture delay. */
+const withCaptureDelayOverride = (scenario: Scenario): Scenario => {
+  const override = values["capture-delay-ms"]
+  if (override === undefined) return scenario
+  const captureDelayMs = Number(override)
+  if (!(Number.isInteger(captureDelayMs) && captureDelayMs >= 0)) {
+    throw new Error(`--capture-delay-ms must be a whole number of milliseconds, not ${override}`)
+  }
+  if (scenario.workload.kind !== "authorize-capture") {
+    throw new Error(`--capture-delay-ms applies to authorize-capture scenarios, not ${scenario.name}`)
+  }
+  return { ...scenario, workload: { ...scenario.workload, captureDelayMs } }
+}
+
 const main = async () => {
   if (values.scenario === undefined) throw new Error("--scenario <name> is required (see bench/scenarios)")
   const mode = values.mode as BenchMode
   if (mode !== "embedded" && mode !== "aws") throw new Error(`--mode must be embedded or aws, not ${values.mode}`)
-  const scenario = loadScenario(values.scenario)
+  const scenario = withCaptureDelayOverride(loadScenario(values.scenario))
   log(`machine: ${describeMachine()}`)
   log(`scenario ${scenario.name} (${mode}): ${scenario.description}`)
   if (scenario.requires !== undefined) {

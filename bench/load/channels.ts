@@ -1,23 +1,33 @@
 /**
  * The generator's connections to the target: WebSocket (the `ws` client, no compression, many
- * requests in flight) or HTTP keep-alive (one request in flight per socket). Each channel keeps
- * the indexes it has outstanding, so a closed socket or the end of the drain can account for them.
+ * requests in flight) or HTTP keep-alive (one request in flight per socket, transfers only). Each
+ * channel keeps the request ids it has outstanding (a transfer's or authorization's schedule index;
+ * a capture's is offset, see `captureRequestIdOf`), so a closed socket or the end of the drain can
+ * account for them.
  */
 import http from "node:http"
 import type { Socket } from "node:net"
 import WebSocket from "ws"
 import type { Target } from "./plan.ts"
-import { httpErrorCodeOf, readAnswer, transferBody, transferFrame } from "./workload.ts"
+import { httpErrorCodeOf, type PaymentOperation, readAnswer, requestFrame, transferBody } from "./workload.ts"
 
-/** Called once per request: `errorCode` undefined for an ok answer. */
-export type AnswerHandler = (channel: Channel, index: number, errorCode: string | undefined) => void
+/**
+ * Called once per request: `errorCode` undefined for an ok answer. `answerText` is the answer as it
+ * arrived (WebSocket), for a caller that reads more than the code; undefined when there was none.
+ */
+export type AnswerHandler = (
+  channel: Channel,
+  index: number,
+  errorCode: string | undefined,
+  answerText?: string | undefined,
+) => void
 
 export interface Channel {
   readonly inFlightMax: number
   readonly outstanding: Set<number>
   readonly isOpen: () => boolean
-  /** `fields` is the transfer's JSON fields without braces. */
-  readonly send: (index: number, fields: string) => void
+  /** `fields` is the operation's JSON fields without braces. */
+  readonly send: (index: number, fields: string, operation: PaymentOperation) => void
   readonly cork: () => void
   readonly uncork: () => void
   readonly close: () => void
@@ -64,18 +74,19 @@ export const webSocketChannel = async (
     inFlightMax,
     outstanding,
     isOpen: () => socket.readyState === WebSocket.OPEN,
-    send: (index, fields) => {
+    send: (index, fields, operation) => {
       outstanding.add(index)
-      socket.send(transferFrame(index, fields))
+      socket.send(requestFrame(operation, index, fields))
     },
     cork: () => tcp?.cork(),
     uncork: () => tcp?.uncork(),
     close: () => socket.close(),
   }
   socket.on("message", (data: Buffer) => {
-    const answer = readAnswer(data.toString())
+    const text = data.toString()
+    const answer = readAnswer(text)
     if (answer === undefined || !outstanding.delete(answer.reqId)) return
-    onAnswer(channel, answer.reqId, answer.errorCode)
+    onAnswer(channel, answer.reqId, answer.errorCode, text)
   })
   socket.on("close", () => {
     const lost = [...outstanding]
@@ -86,7 +97,11 @@ export const webSocketChannel = async (
   return channel
 }
 
-/** HTTP/1.1 without pipelining: one request in flight per keep-alive socket of the shared agent. */
+/**
+ * HTTP/1.1 without pipelining: one request in flight per keep-alive socket of the shared agent.
+ * Transfers only: the agent picks the socket, so a capture could not follow its authorization on
+ * the same connection (scenarios refuse authorize-capture over HTTP).
+ */
 export const httpChannel = (target: Target, agent: http.Agent, onAnswer: AnswerHandler): Channel => {
   assertLoopback(target.host)
   const outstanding = new Set<number>()
@@ -98,7 +113,8 @@ export const httpChannel = (target: Target, agent: http.Agent, onAnswer: AnswerH
     inFlightMax: 1,
     outstanding,
     isOpen: () => true,
-    send: (index, fields) => {
+    send: (index, fields, operation) => {
+      if (operation !== "transfer") throw new Error(`assertion: the HTTP channel sends transfers, not ${operation}`)
       outstanding.add(index)
       const body = transferBody(fields)
       const request = http.request(

@@ -30,10 +30,23 @@ export interface SecondReport {
   readonly histogramBase64: string
 }
 
+/** One operation's figures in one worker (authorize-capture), over the payments due after warm-up. */
+export interface OperationReport {
+  readonly operation: "authorize" | "capture"
+  readonly due: number
+  readonly sent: number
+  readonly completed: number
+  readonly errorsByCode: Readonly<Record<string, number>>
+  readonly histogramBase64: string
+}
+
 export interface DoneReport {
   readonly type: "done"
   readonly workerIndex: number
-  /** Requests due after warm-up, sent after warm-up, answered ok after warm-up. */
+  /**
+   * Requests due after warm-up, sent after warm-up, answered ok after warm-up; for authorize-capture,
+   * payments: authorizations due and sent, captures answered.
+   */
   readonly due: number
   readonly sent: number
   readonly completed: number
@@ -45,6 +58,8 @@ export interface DoneReport {
   readonly lastAnswerMs: number
   /** CPU the worker used over the run, to check it stays small beside the server's. */
   readonly cpuMicros: number
+  /** Only for a workload of more than one operation (authorize-capture). */
+  readonly operations?: ReadonlyArray<OperationReport>
 }
 
 export type FromWorker =

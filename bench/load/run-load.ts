@@ -9,8 +9,8 @@ import { type ChildProcess, fork } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { assertLoopback } from "./channels.ts"
 import { encodeHistogram, latencySummaryOf, mergeHistograms, spectrumOf } from "./histograms.ts"
-import type { DoneReport, FromWorker, SecondReport, ToWorker, WorkerShare } from "./messages.ts"
-import type { LoadPlan, LoadResult } from "./plan.ts"
+import type { DoneReport, FromWorker, OperationReport, SecondReport, ToWorker, WorkerShare } from "./messages.ts"
+import type { LoadPlan, LoadResult, OperationResult } from "./plan.ts"
 import { validateWindowLayout, WindowAggregate, windowLayoutOf } from "./windows.ts"
 
 export { seedAccounts } from "./seed.ts"
@@ -194,6 +194,47 @@ class SecondsAggregate {
   }
 }
 
+/** The sum of the workers' counts by error code. */
+const mergeErrorsByCode = (parts: ReadonlyArray<Readonly<Record<string, number>>>): Record<string, number> => {
+  const errorsByCode: Record<string, number> = {}
+  for (const part of parts) {
+    for (const [code, count] of Object.entries(part)) errorsByCode[code] = (errorsByCode[code] ?? 0) + count
+  }
+  return errorsByCode
+}
+
+/**
+ * The workers' figures of each operation (authorize-capture) merged into one per operation, with
+ * rates over the same windows as the payment's, in the order the first worker reports them.
+ */
+export const mergeOperations = (
+  perWorker: ReadonlyArray<ReadonlyArray<OperationReport>>,
+  windows: { readonly offeredMs: number; readonly achievedMs: number },
+): ReadonlyArray<OperationResult> => {
+  const names = (perWorker[0] ?? []).map((report) => report.operation)
+  return names.map((operation) => {
+    const parts = perWorker.flatMap((reports) => reports.filter((report) => report.operation === operation))
+    if (parts.length !== perWorker.length) throw new Error(`assertion: not every worker reported ${operation}`)
+    const sum = (pick: (report: OperationReport) => number) => parts.reduce((total, part) => total + pick(part), 0)
+    const histogram = mergeHistograms(parts.map((part) => part.histogramBase64))
+    const completed = sum((part) => part.completed)
+    const figures: OperationResult = {
+      operation,
+      due: sum((part) => part.due),
+      sent: sum((part) => part.sent),
+      completed,
+      offeredRate: Math.round(sum((part) => part.due) / (windows.offeredMs / 1000)),
+      achievedRate: Math.round(completed / (windows.achievedMs / 1000)),
+      errorsByCode: mergeErrorsByCode(parts.map((part) => part.errorsByCode)),
+      latencyMs: latencySummaryOf(histogram),
+      spectrum: spectrumOf(histogram),
+      histogramBase64: encodeHistogram(histogram),
+    }
+    histogram.destroy()
+    return figures
+  })
+}
+
 const resultOf = (
   plan: LoadPlan,
   reports: ReadonlyArray<DoneReport>,
@@ -202,11 +243,7 @@ const resultOf = (
 ): LoadResult => {
   const sum = (pick: (report: DoneReport) => number) => reports.reduce((total, report) => total + pick(report), 0)
   const max = (pick: (report: DoneReport) => number) => Math.max(0, ...reports.map(pick))
-  const errorsByCode: Record<string, number> = {}
-  for (const report of reports) {
-    for (const [code, count] of Object.entries(report.errorsByCode))
-      errorsByCode[code] = (errorsByCode[code] ?? 0) + count
-  }
+  const errorsByCode = mergeErrorsByCode(reports.map((report) => report.errorsByCode))
   const histogram = mergeHistograms(reports.map((report) => report.histogramBase64))
   // The offered window ends when the last request was due (early if requestsMax bound the run).
   const intervalMs = 1000 / plan.ratePerSecond
@@ -216,6 +253,12 @@ const resultOf = (
   )
   const achievedWindowMs = Math.max(offeredWindowMs, max((report) => report.lastAnswerMs) - plan.warmupMs)
   const completed = sum((report) => report.completed)
+  const operations = reports.some((report) => report.operations !== undefined)
+    ? mergeOperations(
+        reports.map((report) => report.operations ?? []),
+        { offeredMs: offeredWindowMs, achievedMs: achievedWindowMs },
+      )
+    : undefined
   const result: LoadResult = {
     offeredRate: Math.round(sum((report) => report.due) / (offeredWindowMs / 1000)),
     achievedRate: Math.round(completed / (achievedWindowMs / 1000)),
@@ -228,6 +271,7 @@ const resultOf = (
     perSecond,
     durationMs: Math.round(achievedWindowMs),
     ...(perWindow === undefined ? {} : { perWindow }),
+    ...(operations === undefined ? {} : { operations }),
   }
   histogram.destroy()
   return result

@@ -1,15 +1,14 @@
 /**
- * Seeding: opens the workload's accounts and deposits a large balance into each, pipelined over a
- * few WebSocket connections with a bounded window. Idempotent: an existing account is fine and
- * deposits carry fixed ids, so seeding a node twice changes nothing.
+ * Seeding: opens the workload's accounts and deposits a large balance into each (`seedDepositOf`:
+ * a hundred million payments of the workload's amount, so holds never run an account short),
+ * pipelined over a few WebSocket connections with a bounded window. Idempotent: an existing account
+ * is fine and deposits carry fixed ids, so seeding a node twice with the same amount changes nothing.
  */
 import type WebSocket from "ws"
 import { openWebSocket } from "./channels.ts"
-import type { Target, TransferWorkload } from "./plan.ts"
-import { accountIdOf, readAnswer } from "./workload.ts"
+import type { PaymentTraffic, Target } from "./plan.ts"
+import { accountIdOf, readAnswer, seedDepositOf } from "./workload.ts"
 
-/** Enough to pay 0.01 a hundred million times: a run never drains an account. */
-export const seedBalance = "1000000.00"
 const seedConnections = 4
 const seedInFlightMax = 512
 /** OVERLOADED and UNAVAILABLE are retried after a pause, a bounded number of times. */
@@ -64,9 +63,9 @@ const askUntilDone = async (
   }
 }
 
-const seedAccount = async (connection: SeedConnection, workload: TransferWorkload, index: number) => {
+const seedAccount = async (connection: SeedConnection, traffic: PaymentTraffic, deposit: string, index: number) => {
   const accountId = accountIdOf(index)
-  const currency = workload.currency
+  const currency = traffic.currency
   await askUntilDone(
     connection,
     (reqId) => `{"op":"openAccount","reqId":${reqId},"accountId":"${accountId}","currency":"${currency}"}`,
@@ -75,16 +74,17 @@ const seedAccount = async (connection: SeedConnection, workload: TransferWorkloa
   await askUntilDone(
     connection,
     (reqId) =>
-      `{"op":"deposit","reqId":${reqId},"accountId":"${accountId}","depositId":"seed-${index}","amount":"${seedBalance}","currency":"${currency}"}`,
+      `{"op":"deposit","reqId":${reqId},"accountId":"${accountId}","depositId":"seed-${index}","amount":"${deposit}","currency":"${currency}"}`,
     undefined,
   )
 }
 
 export const seedAccounts = async (
   target: Target,
-  workload: TransferWorkload,
+  workload: PaymentTraffic,
   onProgress?: (line: string) => void,
 ): Promise<void> => {
+  const deposit = seedDepositOf(workload)
   const connections = await Promise.all(Array.from({ length: seedConnections }, () => seedConnectionOf(target)))
   const startedMs = performance.now()
   let nextAccount = 0
@@ -99,7 +99,7 @@ export const seedAccounts = async (
   const lane = async (laneIndex: number) => {
     const connection = connections[laneIndex % seedConnections] as SeedConnection
     for (let index = nextAccount++; index < workload.accounts; index = nextAccount++) {
-      await seedAccount(connection, workload, index)
+      await seedAccount(connection, workload, deposit, index)
       seeded++
     }
   }

@@ -1,11 +1,15 @@
 /**
  * The report's three plots, built from a BenchReport: the latency percentile spectrum on
- * HdrHistogram's 1/(1-p) axis (one line per run and baseline; journal ceilings, known only at
- * p50/p99/p99.9, dashed), completed answers per second, and p99 per second.
+ * HdrHistogram's 1/(1-p) axis (one line per run, per step of an authorize-capture run, and per
+ * baseline; journal ceilings, known only at p50/p99/p99.9, dashed), completed answers per second,
+ * and p99 per second.
  */
 import type { LoadResult } from "../load/plan.ts"
 import { type Axis, linearAxis, lineChart, logAxis, type Series } from "./plots.ts"
 import type { BenchReport, CeilingResult, LoadBaseline } from "./report.ts"
+
+/** The label of one step's table row and spectrum line: the run's, then the operation. */
+export const operationLabel = (runLabel: string, operation: string): string => `${runLabel} · ${operation}`
 
 export const isLoadBaseline = (baseline: CeilingResult | LoadBaseline): baseline is LoadBaseline => "result" in baseline
 
@@ -18,7 +22,7 @@ const spectrumTicks = [0, 50, 90, 99, 99.9, 99.99, 99.999, 99.9999].map((percent
 }))
 
 /** The 100 % point (the max) has no finite x: it is drawn one halving further right than the last finite point. */
-const spectrumPoints = (result: LoadResult) => {
+const spectrumPoints = (result: Pick<LoadResult, "spectrum">) => {
   const finite = result.spectrum.filter((point) => point.percentile < 100)
   const lastX = finite.length > 0 ? spectrumX(finite[finite.length - 1]?.percentile ?? 0) : 1
   return result.spectrum.map((point) => ({
@@ -28,7 +32,13 @@ const spectrumPoints = (result: LoadResult) => {
 }
 
 const spectrumChart = (report: BenchReport): string => {
-  const series: Array<Series> = report.runs.map((run) => ({ label: run.label, points: spectrumPoints(run.result) }))
+  const series: Array<Series> = report.runs.flatMap((run) => [
+    { label: run.label, points: spectrumPoints(run.result) },
+    ...(run.result.operations ?? []).map((operation) => ({
+      label: operationLabel(run.label, operation.operation),
+      points: spectrumPoints(operation),
+    })),
+  ])
   for (const baseline of report.baselines) {
     if (isLoadBaseline(baseline)) {
       series.push({ label: `${baseline.name} (baseline)`, points: spectrumPoints(baseline.result) })

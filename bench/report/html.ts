@@ -1,10 +1,11 @@
 /**
  * The report's HTML page: one self-contained file (inline CSS and SVG, no script, nothing fetched)
- * with the run's header, tables of runs, SLOs, baselines (the product as a fraction of each), the
- * sweep and the profile, and the three plots.
+ * with the run's header, tables of runs (an authorize-capture run with a row per step under the
+ * payment's), SLOs, baselines (the product as a fraction of each), the sweep and the profile, and
+ * the three plots.
  */
 import type { LoadResult } from "../load/plan.ts"
-import { isLoadBaseline, reportCharts } from "./charts.ts"
+import { isLoadBaseline, operationLabel, reportCharts } from "./charts.ts"
 import { escapeXml, formatNumber } from "./plots.ts"
 import type { BenchReport, ReportRun } from "./report.ts"
 
@@ -37,7 +38,10 @@ const definitionList = (object: object): string =>
         .map(([key, value]) => `<dt>${escapeXml(key)}</dt><dd>${escapeXml(describeValue(value))}</dd>`)
         .join("")}</dl>`
 
-const resultCells = (result: LoadResult): string =>
+/** What a row of figures shows: a run's result, or one step of an authorize-capture run. */
+type RowFigures = Pick<LoadResult, "offeredRate" | "achievedRate" | "completed" | "latencyMs" | "errorsByCode">
+
+const resultCells = (result: RowFigures): string =>
   [
     cell(result.offeredRate),
     cell(result.achievedRate),
@@ -65,7 +69,12 @@ const resultHeaders = [
 const runsTable = (report: BenchReport): string =>
   table(
     ["run", ...resultHeaders],
-    report.runs.map((run) => `<tr>${cell(run.label)}${resultCells(run.result)}</tr>`),
+    report.runs.flatMap((run) => [
+      `<tr>${cell(run.label)}${resultCells(run.result)}</tr>`,
+      ...(run.result.operations ?? []).map(
+        (operation) => `<tr>${cell(operationLabel(run.label, operation.operation))}${resultCells(operation)}</tr>`,
+      ),
+    ]),
   )
 
 /** A figure to a fixed number of decimals; "n/a" where there is none (NaN, or null once read back from JSON). */

@@ -1,11 +1,20 @@
 /**
  * Service level objectives: the targets a run is judged against (bench/slo.json) and the verdict
  * per objective. Latency targets apply at the tested rate; the burst scenario may shed load only
- * with OVERLOADED, any other error code is a miss.
+ * with OVERLOADED, any other error code is a miss. The payment lifecycle's target is relative:
+ * authorize and capture each within a multiple of the p99 of transfers measured on the same node
+ * in the same run, a ratio that survives a noisy machine better than a figure in milliseconds.
  */
 import { readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import type { LoadResult } from "../load/plan.ts"
+
+export interface LifecycleTargets {
+  /** An authorize-capture scenario. */
+  readonly scenario: string
+  /** Each step's p99 at most this many times the p99 of transfers in the same run. */
+  readonly p99RatioToTransfersMax: number
+}
 
 export interface SloTargets {
   readonly scenario: string
@@ -17,6 +26,8 @@ export interface SloTargets {
   readonly burstErrorCodesAllowed: ReadonlyArray<string>
   /** A run whose achieved rate falls below this fraction of the offered one did not keep up. */
   readonly achievedFractionMin: number
+  /** Judged only when present (the smoke's targets leave it out). */
+  readonly lifecycle?: LifecycleTargets
 }
 
 export interface SloVerdict {
@@ -82,3 +93,34 @@ export const meetsLatencySlo = (result: LoadResult, targets: Pick<SloTargets, "p
   result.latencyMs.p99 <= targets.p99MsMax &&
   result.achievedRate >= targets.achievedFractionMin * result.offeredRate &&
   errorsOtherThan(result, []) === 0
+
+/**
+ * The verdicts for an authorize-capture run beside a transfer run at the same rate on the same node:
+ * each step's p99 within the ratio of the transfers' p99, and no errors.
+ */
+export const judgeLifecycleRun = (
+  lifecycle: LoadResult,
+  transfers: LoadResult,
+  targets: Pick<LifecycleTargets, "p99RatioToTransfersMax">,
+): ReadonlyArray<SloVerdict> => {
+  const operations = lifecycle.operations
+  if (operations === undefined) throw new Error("assertion: the lifecycle run has no figures per operation")
+  const transfersP99Ms = transfers.latencyMs.p99
+  const ratio = targets.p99RatioToTransfersMax
+  const steps = operations.map((operation) => ({
+    name: `${operation.operation} p99 against transfers in the same run`,
+    target: `<= ${ratio} x transfers' p99 ${transfersP99Ms.toFixed(2)} ms`,
+    actual: `${operation.latencyMs.p99.toFixed(2)} ms (${(operation.latencyMs.p99 / transfersP99Ms).toFixed(2)} x)`,
+    pass: operation.latencyMs.p99 <= ratio * transfersP99Ms,
+  }))
+  const errors = errorsOtherThan(lifecycle, [])
+  return [
+    ...steps,
+    {
+      name: "authorize-capture errors",
+      target: "none",
+      actual: errors === 0 ? "none" : JSON.stringify(lifecycle.errorsByCode),
+      pass: errors === 0,
+    },
+  ]
+}

@@ -6,13 +6,15 @@
 import { readdirSync, readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { Schema } from "effect"
-import type { Burst, EchoWorkload, LoadPlan, Target, TransferWorkload } from "../load/plan.ts"
+import { holdSecondsMax } from "../../core/tenant-policy.ts"
+import type { Burst, EchoWorkload, LoadPlan, PaymentWorkload, Target } from "../load/plan.ts"
 import { requestCountOf } from "../load/schedule.ts"
+import { seedDepositOf } from "../load/workload.ts"
 
 export interface Scenario {
   readonly name: string
   readonly description: string
-  readonly workload: TransferWorkload | EchoWorkload
+  readonly workload: PaymentWorkload | EchoWorkload
   readonly ratePerSecond: number
   readonly durationMs: number
   readonly warmupMs: number
@@ -46,20 +48,32 @@ const distributionSchema = Schema.Union([
   Schema.Struct({ kind: Schema.Literal("hotspot"), hotFraction: fraction, hotShare: fraction }),
 ])
 
-const transferWorkloadSchema = Schema.Struct({
-  kind: Schema.Literal("transfers"),
+const trafficFields = {
   accounts: positiveInteger.check(Schema.isGreaterThanOrEqualTo(2)),
   distribution: distributionSchema,
   crossShardOnly: Schema.Boolean,
   shardCount: positiveInteger,
   currency: Schema.String.check(Schema.isPattern(/^[A-Z]{3}$/)),
   amount: Schema.String.check(Schema.isPattern(/^\d{1,18}(\.\d{1,3})?$/)),
+}
+
+const transferWorkloadSchema = Schema.Struct({ kind: Schema.Literal("transfers"), ...trafficFields })
+
+const authorizeCaptureWorkloadSchema = Schema.Struct({
+  kind: Schema.Literal("authorize-capture"),
+  ...trafficFields,
+  captureDelayMs: nonNegativeInteger,
+  holdSeconds: Schema.optionalKey(positiveInteger.check(Schema.isLessThanOrEqualTo(holdSecondsMax))),
 })
 
 const scenarioSchema = Schema.Struct({
   name: Schema.String.check(Schema.isPattern(/^[a-z0-9-]+$/)),
   description: Schema.String,
-  workload: Schema.Union([transferWorkloadSchema, Schema.Struct({ kind: Schema.Literal("echo") })]),
+  workload: Schema.Union([
+    transferWorkloadSchema,
+    authorizeCaptureWorkloadSchema,
+    Schema.Struct({ kind: Schema.Literal("echo") }),
+  ]),
   ratePerSecond: Schema.Number.check(Schema.isGreaterThan(0)),
   durationMs: positiveInteger,
   warmupMs: nonNegativeInteger,
@@ -89,8 +103,14 @@ const checkConsistency = (scenario: Scenario): void => {
     throw new Error("the burst must end before durationMs")
   }
   const workload = scenario.workload
-  if (workload.kind === "transfers" && workload.crossShardOnly && workload.shardCount < 2) {
-    throw new Error("crossShardOnly needs shardCount >= 2")
+  if (workload.kind === "echo") return
+  if (workload.crossShardOnly && workload.shardCount < 2) throw new Error("crossShardOnly needs shardCount >= 2")
+  // Throws, naming the field, for a currency or amount the product would refuse or could not seed.
+  seedDepositOf(workload)
+  if (workload.kind === "authorize-capture" && scenario.protocol !== "ws") {
+    throw new Error(
+      "authorize-capture runs over WebSocket only: a capture must follow its authorization on its connection",
+    )
   }
 }
 

@@ -241,7 +241,7 @@ describe("scenario files", () => {
       expect(names).toContain(name)
     }
     for (const name of names) expect(loadScenario(name).name).toBe(name)
-    expect(loadScenario("authorize-capture").requires).toBe("payment lifecycle (authorize/capture)")
+    expect(loadScenario("authorize-capture").requires).toBeUndefined()
     expect(loadScenario("http-uniform").protocol).toBe("http")
     expect(loadScenario("large-population").workload).toMatchObject({ accounts: 1_000_000 })
   })
