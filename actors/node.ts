@@ -13,7 +13,7 @@ import { Cause, Context, Effect, Exit, Layer, Option } from "effect"
 import { type Command, commandAccount } from "../core/commands.ts"
 import { reject } from "../core/errors.ts"
 import { shardOf } from "../core/ids.ts"
-import type { Entry } from "../core/ledger.ts"
+import { type Entry, paymentKey } from "../core/ledger.ts"
 import { pendingEffects } from "../core/pending-effects.ts"
 import { Journal, JournalFenced, type JournalWriter } from "../persistence/journal.ts"
 import { ShardLeases } from "../persistence/shard-leases.ts"
@@ -120,8 +120,15 @@ class NodeRuntime {
       (failure) => this.onJournalFailure(incarnation, failure),
       this.clock,
     )
-    const effects = new SideEffectRunner(this.clock, this.limits.pendingPaymentsMax * this.owned.length, (command) =>
-      this.route(command),
+    const effects = new SideEffectRunner(
+      this.clock,
+      this.limits.pendingPaymentsMax * this.owned.length,
+      (command) => this.route(command),
+      (command) => {
+        if (command._tag !== "ExpireHold" && command._tag !== "RedeliverCredit") return true
+        const shard = shards[shardOfCommand(command, this.limits.shardCount)]
+        return shard === undefined || shard.live.has(paymentKey(command.tenantId, command.from, command.paymentId))
+      },
     )
     const executor = new CommandExecutor({
       limits: this.limits,
@@ -132,7 +139,9 @@ class NodeRuntime {
       nowMs: this.clock.nowMs,
     })
     for (const recovered of incarnation.shards) {
-      shards[recovered.shard] = this.startShard(recovered, commit, incarnation)
+      const shard = this.startShard(recovered, commit, incarnation)
+      shard.onPaymentEnded = (payment) => effects.cancelTimersOf(payment)
+      shards[recovered.shard] = shard
     }
     this.serving = { incarnation, shards, commit, executor, effects }
     this.status = "serving"

@@ -146,13 +146,16 @@ export class Shard {
     })
   }
 
+  /** Called when a live payment's story ends (captured, voided, settled, expired): its timers can go. */
+  onPaymentEnded: ((payment: Payment) => void) | undefined
+
   /** A durable batch of this shard: live payments follow it, then the snapshot takes its entities. */
   onDurable(batch: ShardBatch): void {
     for (const entity of batch.changed) {
       if (entity.kind !== "payment") continue
       const key = entityKey(entity)
       if (isLive(entity)) this.live.set(key, entity.value)
-      else this.live.delete(key)
+      else if (this.live.delete(key)) this.onPaymentEnded?.(entity.value)
     }
     this.snapshot?.changed(batch)
   }

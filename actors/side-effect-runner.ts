@@ -7,17 +7,20 @@
  */
 import { Effect } from "effect"
 import type { Command } from "../core/commands.ts"
-import { paymentKey } from "../core/ledger.ts"
+import { type Payment, paymentKey } from "../core/ledger.ts"
 import type { SideEffect } from "../core/side-effects.ts"
 import type { RuntimeClock } from "./clock.ts"
+
+const redeliveryTimerKey = (payment: string): string => `redeliver\u0000${payment}`
+const expiryTimerKey = (payment: string): string => `expire\u0000${payment}`
 
 /** The one timer a command may have: a later schedule of the same key replaces it. */
 const timerKeyOf = (command: Command): string => {
   switch (command._tag) {
     case "RedeliverCredit":
-      return `redeliver\u0000${paymentKey(command.tenantId, command.from, command.paymentId)}`
+      return redeliveryTimerKey(paymentKey(command.tenantId, command.from, command.paymentId))
     case "ExpireHold":
-      return `expire\u0000${paymentKey(command.tenantId, command.from, command.paymentId)}`
+      return expiryTimerKey(paymentKey(command.tenantId, command.from, command.paymentId))
     default:
       return `${command._tag}\u0000${command.correlationId}`
   }
@@ -34,6 +37,11 @@ export class SideEffectRunner {
     private readonly clock: RuntimeClock,
     private readonly timersMax: number,
     private readonly deliver: (command: Command) => void,
+    /**
+     * False for a timer whose payment ended before its schedule ran (an authorization captured in
+     * the same flush as itself): scheduling it would keep a timer for nothing until it fires.
+     */
+    private readonly stillLive: (command: Command) => boolean = () => true,
   ) {}
 
   get timersPending(): number {
@@ -61,6 +69,7 @@ export class SideEffectRunner {
       this.deliver(command)
       return
     }
+    if (!this.stillLive(command)) return
     if (this.timers.size >= this.timersMax) {
       // The payment stays pending in its journaled state; the next recovery resumes it.
       Effect.runFork(Effect.logWarning("timer bound reached; a scheduled command waits for the next recovery"))
@@ -72,6 +81,21 @@ export class SideEffectRunner {
       if (!this.stopped) this.deliver(command)
     })
     this.timers.set(key, cancel)
+  }
+
+  /**
+   * Cancels the timers of a payment whose story ended (a captured or voided authorization's expiry,
+   * a settled payment's redelivery): otherwise every authorization would keep a timer for its whole
+   * hold, days, and the timers would fill their bound with holds long gone.
+   */
+  cancelTimersOf(payment: Pick<Payment, "tenantId" | "from" | "paymentId">): void {
+    const key = paymentKey(payment.tenantId, payment.from, payment.paymentId)
+    for (const timerKey of [expiryTimerKey(key), redeliveryTimerKey(key)]) {
+      const cancel = this.timers.get(timerKey)
+      if (cancel === undefined) continue
+      cancel()
+      this.timers.delete(timerKey)
+    }
   }
 
   /** Cancels every timer: the incarnation that scheduled them is gone; recovery recomputes what is pending. */

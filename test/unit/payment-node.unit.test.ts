@@ -6,6 +6,9 @@ import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
 import { defaultRuntimeLimits, type RuntimeLimits } from "../../actors/limits.ts"
 import type { Outcome, Processor } from "../../actors/processor.ts"
+import type { Command } from "../../core/commands.ts"
+import type { AccountId, PaymentId } from "../../core/ids.ts"
+import type { Currency } from "../../core/money.ts"
 import { makeMemoryJournal, memoryRecords } from "../../persistence/memory/journal-memory.ts"
 import {
   accountInShard,
@@ -15,6 +18,7 @@ import {
   getPayment,
   open,
   submit,
+  tenant,
   transfer,
 } from "../support/commands.ts"
 import { type MemoryStores, newMemoryStores, startMemoryNode } from "../support/memory-node.ts"
@@ -165,6 +169,51 @@ describe("PaymentNode", () => {
     expect(overloaded).toBeGreaterThan(0)
     expect(accepted + overloaded).toBe(50)
     expect(await balanceOf(node.processor, a0)).toBe(BigInt(accepted))
+    await node.stop()
+  })
+
+  it("keeps a timer per live hold only: a captured or voided authorization's expiry timer goes with it", async () => {
+    const node = await startNode(newStores())
+    for (const id of [a0, b0]) await submit(node.processor, open(id))
+    await submit(node.processor, deposit(a0, "d1", 10_000n))
+    const authorize = (paymentId: string): Command => ({
+      _tag: "Authorize",
+      tenantId: tenant,
+      correlationId: paymentId,
+      timestampMs: Date.now(),
+      paymentId: paymentId as PaymentId,
+      from: a0 as AccountId,
+      to: b0 as AccountId,
+      amountMinor: 100n,
+      currency: "USD" as Currency,
+      holdMs: 3_600_000,
+    })
+    const meta = (paymentId: string) => ({
+      tenantId: tenant,
+      correlationId: paymentId,
+      timestampMs: Date.now(),
+      paymentId: paymentId as PaymentId,
+      from: a0 as AccountId,
+    })
+    for (const paymentId of ["h1", "h2", "h3"]) await submit(node.processor, authorize(paymentId))
+    await eventually(() => node.processor.metrics().timersPending === 3)
+    const captured = await submit(node.processor, {
+      _tag: "Capture",
+      ...meta("h1"),
+      captureId: "c1",
+      amount: null,
+      creditorLocal: true,
+    })
+    expect(captured._tag === "Payment" && captured.payment.status).toBe("settled")
+    await submit(node.processor, { _tag: "Void", ...meta("h2") })
+    expect(node.processor.metrics().timersPending).toBe(1)
+    // Authorized and captured in the same flush: its expiry is never scheduled.
+    const [held, capture] = await Promise.all([
+      submit(node.processor, authorize("h4")),
+      submit(node.processor, { _tag: "Capture", ...meta("h4"), captureId: "c4", amount: null, creditorLocal: true }),
+    ])
+    expect([held._tag, capture._tag === "Payment" && capture.payment.status]).toEqual(["Payment", "settled"])
+    expect(node.processor.metrics().timersPending).toBe(1)
     await node.stop()
   })
 })
