@@ -38,6 +38,16 @@ export interface NodeConfig {
   }
   readonly dynamodb: { readonly endpoint: string | undefined; readonly region: string; readonly tablePrefix: string }
   readonly redis: { readonly url: string; readonly keyPrefix: string; readonly leaseTtlMs: number }
+  readonly cluster: {
+    /** `CLUSTER_PORT`: where this node listens for other nodes; unset on a node that runs alone. */
+    readonly port: number | undefined
+    /** `CLUSTER_ADVERTISE`: the host:port other nodes dial to reach this one. */
+    readonly advertise: string | undefined
+    /** `KAFKA_GROUP_ID`: the owners' consumer group, `<KAFKA_TOPIC>-owners` by default. */
+    readonly groupId: string
+  }
+  /** `ADMIN_API_KEY`: the bearer key of the operator endpoints (`GET /v1/cluster`); they are off when unset. */
+  readonly adminApiKey: string | undefined
 }
 
 /** The development tenant that embedded mode has when TENANTS is not set. */
@@ -107,6 +117,26 @@ const limitsConfig = Config.all({
   policy: policyConfig,
 })
 
+/** host:port, the host a DNS name or an IPv4 address. */
+const advertisePattern = /^[A-Za-z0-9.-]{1,253}:[0-9]{1,5}$/
+
+const clusterConfig = (topic: string) =>
+  Effect.gen(function* () {
+    const port = yield* Config.Port("CLUSTER_PORT").pipe(Config.option)
+    const advertise = yield* Config.String("CLUSTER_ADVERTISE").pipe(Config.option)
+    if (advertise._tag === "Some" && !advertisePattern.test(advertise.value)) {
+      return yield* new InvalidConfig({ message: `CLUSTER_ADVERTISE "${advertise.value}" is not host:port` })
+    }
+    return {
+      port: port._tag === "Some" ? port.value : undefined,
+      advertise: advertise._tag === "Some" ? advertise.value : undefined,
+      groupId: yield* Config.String("KAFKA_GROUP_ID").pipe(Config.withDefault(`${topic}-owners`)),
+    }
+  })
+
+/** An admin key shorter than this is refused: it guards the operators' view of the cluster. */
+const adminApiKeyLengthMin = 16
+
 export const nodeConfig = Effect.gen(function* () {
   const mode = yield* Config.Literals(["embedded", "aws"], "MODE").pipe(Config.withDefault("embedded" as const))
   const tenantsText = yield* Config.String("TENANTS").pipe(Config.option)
@@ -163,6 +193,16 @@ export const nodeConfig = Effect.gen(function* () {
       keyPrefix: Config.String("REDIS_KEY_PREFIX").pipe(Config.withDefault("payments")),
       leaseTtlMs: positiveInt("LEASE_TTL_MS", 10_000),
     }),
+    cluster: { port: undefined, advertise: undefined, groupId: "" },
+    adminApiKey: undefined,
   }
-  return config
+  const adminApiKey = yield* Config.String("ADMIN_API_KEY").pipe(Config.option)
+  if (adminApiKey._tag === "Some" && adminApiKey.value.length < adminApiKeyLengthMin) {
+    return yield* new InvalidConfig({ message: `ADMIN_API_KEY must have at least ${adminApiKeyLengthMin} characters` })
+  }
+  return {
+    ...config,
+    cluster: yield* clusterConfig(config.kafka.topic),
+    adminApiKey: adminApiKey._tag === "Some" ? adminApiKey.value : undefined,
+  } satisfies NodeConfig
 })

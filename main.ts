@@ -69,6 +69,7 @@ const serve = (config: NodeConfig, tenantFile: TenantFileSource | undefined) =>
         tenants: config.tenants,
         ...(tenantFile === undefined ? {} : { tenantFile: tenantFile.current }),
         edge: config.edge,
+        adminApiKey: config.adminApiKey,
       })
       const where = config.mode === "embedded" ? `data in ${config.dataDir}` : `journal ${config.kafka.topic}`
       console.log(
@@ -83,7 +84,11 @@ const program = Effect.gen(function* () {
   const tenantFile = config.tenantsFile === undefined ? undefined : yield* tenantFileResource(config.tenantsFile)
   return yield* Layer.launch(
     serve(config, tenantFile).pipe(
-      Layer.provide(layerPaymentNode(config.limits)),
+      Layer.provide(
+        layerPaymentNode(config.limits, {
+          identity: { nodeId: config.nodeId, address: config.cluster.advertise ?? "" },
+        }),
+      ),
       Layer.provide(persistenceLayer(config)),
     ),
   )

@@ -23,7 +23,7 @@ import { CommandExecutor } from "./command-executor.ts"
 import { DurationHistogram } from "./duration-histogram.ts"
 import type { RuntimeLimits } from "./limits.ts"
 import { type AppendFlush, NodeCommit } from "./node-commit.ts"
-import type { NodeMetrics, OutcomeCallback, Processor } from "./processor.ts"
+import type { ClusterStatus, NodeMetrics, OutcomeCallback, Processor } from "./processor.ts"
 import { type NodeIncarnation, type PersistencePorts, recoverNode } from "./recovery.ts"
 import { Shard } from "./shard.ts"
 import { SideEffectRunner } from "./side-effect-runner.ts"
@@ -43,6 +43,8 @@ export interface NodeOptions {
   readonly ownedShards?: ReadonlyArray<number>
   /** Where deliveries to shards of other nodes go; required when `ownedShards` leaves any out. */
   readonly forward?: (command: Command) => void
+  /** This node as other nodes know it: its id and the address they dial; for the cluster status. */
+  readonly identity?: { readonly nodeId: string; readonly address: string }
 }
 
 const ignoreOutcome: OutcomeCallback = () => {}
@@ -276,6 +278,18 @@ class NodeRuntime {
     return all
   }
 
+  /** A single node's view: it owns what it was given; shards it does not own have no known owner. */
+  clusterStatus(): ClusterStatus {
+    const identity = this.options.identity ?? { nodeId: "", address: "" }
+    const serving = this.status === "serving" ? this.serving : undefined
+    const shards = Array.from({ length: this.limits.shardCount }, (_, shard) => {
+      if (!this.ownedSet.has(shard)) return { shard, owner: null, status: "unassigned" as const }
+      const status = serving?.shards[shard] !== undefined ? ("serving" as const) : ("recovering" as const)
+      return { shard, owner: identity.nodeId, status }
+    })
+    return { nodes: [{ ...identity, shards: [...this.owned].sort((a, b) => a - b) }], shards }
+  }
+
   metrics(): NodeMetrics {
     const serving = this.serving
     const shards = serving?.shards.filter((shard): shard is Shard => shard !== undefined) ?? []
@@ -325,6 +339,7 @@ const handleOf = (runtime: NodeRuntime): PaymentNodeHandle => ({
   deliver: (command) => runtime.route(command),
   isReady: () => runtime.status === "serving",
   metrics: () => runtime.metrics(),
+  clusterStatus: () => runtime.clusterStatus(),
 })
 
 /** Builds the node, recovers its shards, and stops them (releasing the writer and leases) with the scope. */

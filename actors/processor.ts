@@ -32,6 +32,28 @@ export interface Processor {
   readonly isReady: () => boolean
   /** Gauges of the node's shards, for operators and benchmarks (cheap: sums over the shards). */
   readonly metrics: () => NodeMetrics
+  /** Which node owns which shard, and in what state, as this node knows it (`GET /v1/cluster`). */
+  readonly clusterStatus: () => ClusterStatus
+}
+
+/**
+ * serving: answers commands; recovering: its owner is rebuilding it; moving: changing owners;
+ * unassigned: no live node owns it.
+ */
+export type ShardStatus = "serving" | "recovering" | "moving" | "unassigned"
+
+export interface ClusterStatus {
+  /** Every live member, also one with no shards. `address` is what other nodes dial (CLUSTER_ADVERTISE). */
+  readonly nodes: ReadonlyArray<{
+    readonly nodeId: string
+    readonly address: string
+    readonly shards: ReadonlyArray<number>
+  }>
+  readonly shards: ReadonlyArray<{
+    readonly shard: number
+    readonly owner: string | null
+    readonly status: ShardStatus
+  }>
 }
 
 export interface NodeMetrics {

@@ -15,4 +15,6 @@ export interface EdgeState {
   httpInFlight: number
   /** WebSocket requests handed to the processor and not yet answered, over all sockets. */
   wsInFlight: number
+  /** Checks a presented operators' key (`ADMIN_API_KEY`); undefined when the operator endpoints are off. */
+  readonly adminKey: ((presented: string) => boolean) | undefined
 }

@@ -192,6 +192,20 @@ export const registerHttpRoutes = (app: TemplatedApp, state: EdgeState): void =>
         .end(renderMetrics(state.processor.metrics()))
     })
   })
+  app.get("/v1/cluster", (res, req) => {
+    const adminKey = state.adminKey
+    // Off without ADMIN_API_KEY: answered as any unknown route is.
+    if (adminKey === undefined) {
+      return send(
+        res,
+        "404 Not Found",
+        encodeHttpError("INVALID_REQUEST", "no route GET /v1/cluster (ADMIN_API_KEY is not set)"),
+      )
+    }
+    if (!adminKey(bearerKey(req.getHeader("authorization"))))
+      return sendError(res, "UNAUTHORIZED", "the operators' key is required: Authorization: Bearer <ADMIN_API_KEY>")
+    send(res, httpStatusOk, JSON.stringify(state.processor.clusterStatus()))
+  })
   app.get("/readyz", (res) =>
     state.processor.isReady()
       ? send(res, httpStatusOk, `{"status":"ready"}`)

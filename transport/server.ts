@@ -8,6 +8,7 @@ import type { Processor } from "../actors/processor.ts"
 import type { NodeConfig, TenantKey } from "../config.ts"
 import { makeKeyAuthenticator } from "../tenancy/key-authenticator.ts"
 import type { TenantDirectory } from "../tenancy/tenant-file.ts"
+import { adminKeyCheck } from "./auth.ts"
 import type { EdgeState } from "./edge-state.ts"
 import { registerHttpRoutes } from "./http-routes.ts"
 import { observeProcess } from "./process-metrics.ts"
@@ -22,6 +23,8 @@ export interface ServerOptions {
   /** The tenant file in force (`TENANTS_FILE`), when the node has one. */
   readonly tenantFile?: () => TenantDirectory
   readonly edge: NodeConfig["edge"]
+  /** The operators' key (`ADMIN_API_KEY`); the operator endpoints are off without one. */
+  readonly adminApiKey?: string | undefined
   /** How long `close` waits for requests in flight to be answered before closing sockets; default 2000. */
   readonly drainTimeoutMs?: number
 }
@@ -67,6 +70,7 @@ export const startServer = (options: ServerOptions): Promise<ServerHandle> =>
       edge: options.edge,
       httpInFlight: 0,
       wsInFlight: 0,
+      adminKey: options.adminApiKey === undefined ? undefined : adminKeyCheck(options.adminApiKey),
     }
     observeProcess()
     const app = App()
