@@ -1,7 +1,8 @@
 /**
  * Recovery of a node's shards, together: take each shard's lease (a new epoch), claim its snapshot
- * store for that epoch, open one journal writer for all of them (which fences every earlier writer
- * of those shards), then rebuild each shard from its snapshot (accounts, live entries, the entry
+ * store for that epoch and register this ownership's journal writer there, fence the writers the
+ * previous owners registered (an owner of another shard set has another writer id), open one
+ * journal writer for all of them (which fences every earlier writer of this set), then rebuild each shard from its snapshot (accounts, live entries, the entry
  * index) and the journal records after its checkpoint. The writer is opened before the replay so
  * that no stale owner can append after the point this replay reads to.
  *
@@ -56,6 +57,8 @@ const recoveryConcurrency = 4
 interface Claimed {
   readonly lease: ShardLease
   readonly snapshot: ClaimedSnapshot | undefined
+  /** The journal writer of the ownership before this one, when it registered one. */
+  readonly previousWriter: string | undefined
 }
 
 /** Parts of segments a checkpoint does not reach are left over from a save cut short: delete them first. */
@@ -146,6 +149,7 @@ export const recoverNode = Effect.fn("Node.recover")(function* (
   // The ownership's resources close together: the journal writer first, then the leases, so
   // another node can take the shards at once when this one stops serving them.
   const scope = yield* Scope.make()
+  const writerId = ports.journal.writerIdOf(shards)
   const recovered = Effect.gen(function* () {
     const claims = yield* Effect.forEach(
       shards,
@@ -154,11 +158,18 @@ export const recoverNode = Effect.fn("Node.recover")(function* (
           const lease = yield* ports.leases.acquire(shard)
           yield* Scope.addFinalizer(scope, ports.leases.release(lease))
           const snapshot = yield* ports.snapshots.claim(shard, lease.epoch)
+          const previousWriter = yield* ports.snapshots.registerWriter(shard, lease.epoch, writerId)
           yield* deleteLeftovers(ports, shard, snapshot)
-          return { lease, snapshot } satisfies Claimed
+          return { lease, snapshot, previousWriter } satisfies Claimed
         }),
       { concurrency: recoveryConcurrency },
     )
+    // A previous owner that held these shards under another writer id (another shard set) is fenced
+    // before this ownership writes or replays: its open transaction is aborted, so the replay below
+    // reads everything it ever had acknowledged, and it can append nothing after.
+    const previousWriters = new Set(claims.flatMap((claimed) => claimed.previousWriter ?? []))
+    previousWriters.delete(writerId)
+    yield* Effect.forEach(previousWriters, (previous) => ports.journal.fence(previous), { concurrency: 4 })
     const writer = yield* ports.journal.openWriter(shards).pipe(Scope.provide(scope))
     const rebuilt = yield* Effect.forEach(claims, (claimed) => rebuildShard(ports, limits, nowMs, claimed), {
       concurrency: recoveryConcurrency,

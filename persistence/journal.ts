@@ -78,6 +78,14 @@ export class Journal extends Context.Service<
       fromOffset: number,
       onEntries: (entries: ReadonlyArray<JournalEntry>) => void,
     ) => Effect.Effect<{ readonly nextOffset: number }, JournalUnavailable>
+    /** The id a writer of this shard set has (Kafka: its transactional id); an ownership registers it with its claim. */
+    readonly writerIdOf: (shards: ReadonlyArray<number>) => string
+    /**
+     * Fences every writer opened with `writerId`: the previous owner of a shard being taken, whose
+     * writer held another shard set, gets nothing acknowledged from then on. A journal that fences
+     * per shard anyway (LMDB, memory) has nothing to do.
+     */
+    readonly fence: (writerId: string) => Effect.Effect<void, JournalUnavailable>
     /**
      * Lets the journal discard a shard's records before `offset`: a snapshot holds their effects.
      * The embedded journal deletes them (its disk is bounded by what snapshots have not covered);
@@ -86,6 +94,10 @@ export class Journal extends Context.Service<
     readonly discardBefore: (shard: number, offset: number) => Effect.Effect<void, JournalUnavailable>
   }
 >()("payments/Journal") {}
+
+/** A writer id for journals that fence per shard: it names the set, for the operators' logs. */
+export const shardSetWriterId = (prefix: string, shards: ReadonlyArray<number>): string =>
+  `${prefix}-shards-${writerShards(shards).join("_")}`
 
 /** The shard set of `openWriter`'s argument, ascending and without repeats. */
 export const writerShards = (shards: number | ReadonlyArray<number>): ReadonlyArray<number> =>

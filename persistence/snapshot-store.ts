@@ -92,6 +92,17 @@ export class SnapshotStore extends Context.Service<
       shard: number,
       epoch: number,
     ) => Effect.Effect<ClaimedSnapshot | undefined, SnapshotUnavailable | SnapshotFenced>
+    /**
+     * Records `writer` (the journal writer id of this ownership) as the shard's writer, if `epoch`
+     * still holds the claim, and returns the writer recorded before it. A new owner fences that
+     * writer before it writes or replays: a journal that fences per writer id (Kafka: per shard
+     * set) cannot otherwise stop a previous owner of another set.
+     */
+    readonly registerWriter: (
+      shard: number,
+      epoch: number,
+      writer: string,
+    ) => Effect.Effect<string | undefined, SnapshotUnavailable | SnapshotFenced>
     /** Writes segment `checkpoint.segment`'s parts, then moves the checkpoint to it; conditional on the epoch. */
     readonly save: (
       checkpoint: ShardCheckpoint,

@@ -132,6 +132,31 @@ export const makeDynamoDbSnapshotStore = Effect.fnUntraced(function* (config: Dy
     return attempt.value.Attributes ?? {}
   })
 
+  /** Records this ownership's journal writer on the shard's item, if `epoch` holds the claim; the writer before it. */
+  const registerWriter = Effect.fn("SnapshotStore.registerWriter")(function* (
+    shard: number,
+    epoch: number,
+    writer: string,
+  ): Effect.fn.Return<string | undefined, SnapshotUnavailable | SnapshotFenced> {
+    const attempt = yield* request(shard, "UpdateItem writer", (abortSignal) =>
+      client.send(
+        new UpdateItemCommand({
+          TableName: shardsTable,
+          Key: { shard: numberValue(shard) },
+          UpdateExpression: "SET #writer = :writer",
+          ConditionExpression: "#claimEpoch = :epoch",
+          ExpressionAttributeNames: { "#writer": "writer", "#claimEpoch": "claimEpoch" },
+          ExpressionAttributeValues: { ":writer": { S: writer }, ":epoch": numberValue(epoch) },
+          // The writer replaced, read atomically with the replacement.
+          ReturnValues: "UPDATED_OLD",
+        }),
+        { abortSignal },
+      ),
+    )
+    if (attempt._tag === "ConditionFailed") return yield* fenced(shard, epoch)
+    return attempt.value.Attributes?.writer?.S
+  })
+
   /** Every item of a key range of one tenant's table for a shard, page by page. */
   const queryRange = Effect.fnUntraced(function* (
     shard: number,
@@ -384,7 +409,7 @@ export const makeDynamoDbSnapshotStore = Effect.fnUntraced(function* (config: Dy
       { concurrency: writesInFlightMax, discard: true },
     )
 
-  return SnapshotStore.of({ partBytesMax, claim, save, readEntries, deleteSegments })
+  return SnapshotStore.of({ partBytesMax, claim, registerWriter, save, readEntries, deleteSegments })
 })
 
 /** The DynamoDB snapshot store; the client is destroyed when the layer's scope closes. */

@@ -16,7 +16,7 @@ import {
   unavailable,
 } from "./kafka-clients.ts"
 import { chooseFetchApi, replayShard } from "./kafka-replay.ts"
-import { openKafkaWriter } from "./kafka-writer.ts"
+import { fenceTransactionalId, openKafkaWriter, transactionalIdOf } from "./kafka-writer.ts"
 
 export type { KafkaJournalConfig } from "./kafka-clients.ts"
 
@@ -56,6 +56,8 @@ const makeKafkaJournal = Effect.fnUntraced(function* (config: KafkaJournalConfig
           onEntries,
         )
       }),
+    writerIdOf: (shards) => transactionalIdOf(config, writerShards(shards)),
+    fence: (writerId) => fenceTransactionalId(config, writerId),
     // The topic is the system of record and keeps its own retention (retention.ms); nothing is deleted here.
     discardBefore: () => Effect.void,
   })

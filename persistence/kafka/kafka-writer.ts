@@ -148,9 +148,12 @@ export const appendInTransaction = async (
 }
 
 export const makeProducer = (config: KafkaJournalConfig, shards: number | ReadonlyArray<number>): Producer =>
+  makeProducerWithId(config, transactionalIdOf(config, writerShards(shards)))
+
+const makeProducerWithId = (config: KafkaJournalConfig, transactionalId: string): Producer =>
   new Producer({
     ...writerBaseOptions(config),
-    transactionalId: transactionalIdOf(config, writerShards(shards)),
+    transactionalId,
     idempotent: true,
     acks: ProduceAcks.ALL,
     maxInflights: 1,
@@ -181,6 +184,24 @@ export const connectAndFence = async (producer: Producer): Promise<void> => {
   const fencing = await producer.beginTransaction()
   await fencing.cancel()
 }
+
+/**
+ * Fences every producer of `transactionalId`: InitProducerId bumps its epoch and aborts its open
+ * transaction, so the previous owner of a shard, whose writer named another shard set, can neither
+ * finish the transaction it has open nor start another. Nothing is written.
+ */
+export const fenceTransactionalId = (
+  config: KafkaJournalConfig,
+  transactionalId: string,
+): Effect.Effect<void, JournalUnavailable> =>
+  Effect.acquireUseRelease(
+    Effect.sync(() => makeProducerWithId(config, transactionalId)),
+    (producer) =>
+      boundedPromise(-1, `fencing writer ${transactionalId}`, config.requestTimeoutMs, () =>
+        connectAndFence(producer),
+      ).pipe(Effect.mapError((failure) => unavailable(-1, `fencing writer ${transactionalId}`, failure.cause))),
+    (producer) => closeQuietly(producer, config.requestTimeoutMs),
+  )
 
 type WriterState =
   | { readonly _tag: "Ready" }

@@ -36,6 +36,8 @@ export type CatalogKey = [shard: number, segment: number]
 export interface StoredCheckpoint {
   /** The newest epoch that claimed the shard: saves from any other epoch are fenced. */
   readonly claimEpoch: number
+  /** The journal writer id the claiming ownership registered (absent in checkpoints written before writers were). */
+  readonly writer?: string
   /** The last saved checkpoint, absent until the first save. */
   readonly saved: {
     readonly epoch: number

@@ -26,6 +26,7 @@ import {
   JournalUnavailable,
   type JournalWriter,
   type ShardRecords,
+  shardSetWriterId,
   singleShardAppend,
   writerShards,
 } from "../journal.ts"
@@ -333,6 +334,9 @@ export const makeLmdbJournal = (environment: LedgerEnvironment): Journal["Servic
   return Journal.of({
     openWriter: (shards) => openWriter(environment, shards),
     replay: (shard, fromOffset, onEntries) => replay(environment, shard, fromOffset, onEntries),
+    // Writer epochs are per shard, in the append's own transaction: a new owner fences each shard it opens.
+    writerIdOf: (shards) => shardSetWriterId("lmdb", shards),
+    fence: () => Effect.void,
     discardBefore,
   })
 }

@@ -123,7 +123,7 @@ const claim = (environment: LedgerEnvironment, shard: number, epoch: number) =>
       const claimEpoch = stored?.claimEpoch ?? 0
       if (claimEpoch > epoch) return { fencedBy: claimEpoch }
       const savedCheckpoint = stored?.saved ?? null
-      environment.checkpoints.putSync(shard, { claimEpoch: epoch, saved: savedCheckpoint })
+      environment.checkpoints.putSync(shard, { ...stored, claimEpoch: epoch, saved: savedCheckpoint })
       return savedCheckpoint
     })
     environment.root.resetReadTxn()
@@ -131,6 +131,15 @@ const claim = (environment: LedgerEnvironment, shard: number, epoch: number) =>
     if (saved === null) return undefined
     return yield* onDisk(shard, () => readClaimed(environment, { shard, ...saved }))
   })
+
+const registerWriter = (environment: LedgerEnvironment, shard: number, epoch: number, writer: string) =>
+  transact(environment, shard, (): { readonly previous: string | undefined } | Fenced => {
+    const stored = environment.checkpoints.get(shard)
+    const claimEpoch = stored?.claimEpoch ?? 0
+    if (stored === undefined || claimEpoch !== epoch) return { fencedBy: claimEpoch }
+    environment.checkpoints.putSync(shard, { ...stored, writer })
+    return { previous: stored.writer }
+  }).pipe(Effect.map((registered) => registered.previous))
 
 const save = (
   environment: LedgerEnvironment,
@@ -145,10 +154,11 @@ const save = (
     if (claimedBefore !== epoch) return yield* Effect.fail(new SnapshotFenced({ shard, epoch: claimedBefore }))
     yield* onDisk(shard, () => writeSegmentFile(environment.segmentsDir, shard, segment, epoch, savedAtMs, parts))
     yield* transact(environment, shard, (): undefined | Fenced => {
-      const claimEpoch = environment.checkpoints.get(shard)?.claimEpoch ?? 0
+      const stored = environment.checkpoints.get(shard)
+      const claimEpoch = stored?.claimEpoch ?? 0
       if (claimEpoch !== epoch) return { fencedBy: claimEpoch }
       environment.segmentCatalog.putSync([shard, segment], epoch)
-      environment.checkpoints.putSync(shard, { claimEpoch, saved: { epoch, nextOffset, segment, base } })
+      environment.checkpoints.putSync(shard, { ...stored, claimEpoch, saved: { epoch, nextOffset, segment, base } })
       return undefined
     }).pipe(
       Effect.tapError((error) =>
@@ -199,6 +209,7 @@ export const makeLmdbSnapshotStore = (environment: LedgerEnvironment): SnapshotS
   SnapshotStore.of({
     partBytesMax,
     claim: (shard, epoch) => claim(environment, shard, epoch),
+    registerWriter: (shard, epoch, writer) => registerWriter(environment, shard, epoch, writer),
     save: (checkpoint, savedAtMs, parts) => save(environment, checkpoint, savedAtMs, parts),
     readEntries: (shard, segment, tenantId, part) => readEntries(environment, shard, segment, tenantId, part),
     deleteSegments: (shard, segments) => deleteSegments(environment, shard, segments),

@@ -10,6 +10,7 @@ import {
   JournalFenced,
   JournalUnavailable,
   type ShardRecords,
+  shardSetWriterId,
   singleShardAppend,
   writerShards,
 } from "../journal.ts"
@@ -78,6 +79,9 @@ export const makeMemoryJournal = (control: MemoryJournalControl) => {
     })
   return Journal.of({
     openWriter,
+    // Writer generations are per shard: opening a writer fences each of its shards.
+    writerIdOf: (shards) => shardSetWriterId("memory", shards),
+    fence: () => Effect.void,
     replay: (shard, fromOffset, onEntries) =>
       Effect.suspend((): Effect.Effect<{ nextOffset: number }, JournalUnavailable> => {
         if (control.outage) return Effect.fail(new JournalUnavailable({ shard, message: "outage" }))

@@ -22,6 +22,8 @@ interface StoredPart {
 export interface MemorySnapshotControl {
   outage: boolean
   readonly checkpoints: Map<number, ShardCheckpoint>
+  /** The journal writer each shard's ownership registered: it outlives the node, as a store does. */
+  readonly writers: Map<number, string>
   /** Per shard, per segment, the parts by `${tenantId}\u0000${part}`. */
   readonly segments: Map<number, Map<number, Map<string, StoredPart>>>
   /** Part writes that succeeded, over all shards: what a test counts snapshot writes by. */
@@ -33,6 +35,7 @@ export interface MemorySnapshotControl {
 export const newMemorySnapshotControl = (): MemorySnapshotControl => ({
   outage: false,
   checkpoints: new Map(),
+  writers: new Map(),
   segments: new Map(),
   partWritesTotal: 0,
   failSaveAfterParts: undefined,
@@ -80,6 +83,15 @@ export const makeMemorySnapshotStore = (control: MemorySnapshotControl, partByte
         claimedEpochs.set(shard, epoch)
         const checkpoint = control.checkpoints.get(shard)
         return Effect.succeed(checkpoint === undefined ? undefined : claimed(control, shard, checkpoint))
+      }),
+    registerWriter: (shard, epoch, writer) =>
+      Effect.suspend((): Effect.Effect<string | undefined, SnapshotUnavailable | SnapshotFenced> => {
+        if (control.outage) return unavailable(shard)
+        const current = claimedEpochs.get(shard) ?? 0
+        if (current !== epoch) return Effect.fail(new SnapshotFenced({ shard, epoch: current }))
+        const previous = control.writers.get(shard)
+        control.writers.set(shard, writer)
+        return Effect.succeed(previous)
       }),
     save: (checkpoint, savedAtMs, parts) =>
       Effect.suspend((): Effect.Effect<void, SnapshotUnavailable | SnapshotFenced> => {

@@ -168,6 +168,34 @@ export const journalContract = (
     )
 
     it(
+      "fences the previous owner of a shard that held it in another set, once its writer id is fenced",
+      () =>
+        run(
+          Effect.gen(function* () {
+            const journal = yield* Journal
+            // The previous owner wrote shards 0 and 1 under one writer; the new owner takes shard 0 alone.
+            const previous = yield* journal.openWriter([0, 1])
+            yield* previous.appendShards([{ shard: 0, records: [depositRecord("acc-0", 2, 1n)] }])
+            const previousId = journal.writerIdOf([0, 1])
+            expect(previousId).not.toBe(journal.writerIdOf([0]))
+            expect(journal.writerIdOf([1, 0])).toBe(previousId)
+            yield* journal.fence(previousId)
+            const current = yield* journal.openWriter(0)
+            const staleAttempt = yield* Effect.result(
+              previous.appendShards([{ shard: 0, records: [depositRecord("acc-0", 3, 666n)] }]),
+            )
+            expect(staleAttempt._tag === "Failure" && staleAttempt.failure._tag).toBe("JournalFenced")
+            yield* current.appendShards([{ shard: 0, records: [depositRecord("acc-0", 3, 7n)] }])
+            expect((yield* collect(0, 0)).entries.map((entry) => entry.record)).toEqual([
+              depositRecord("acc-0", 2, 1n),
+              depositRecord("acc-0", 3, 7n),
+            ])
+          }),
+        ),
+      timeout,
+    )
+
+    it(
       "discarding what a snapshot covers keeps the rest, and a new writer continues after it",
       () =>
         run(

@@ -2,7 +2,7 @@
  * The contract every SnapshotStore adapter passes (memory, LMDB, DynamoDB): segments saved and
  * claimed back exactly (accounts of the base and the deltas after it, live entries of the last
  * segment, fingerprints of every part), entries read back by part, deletion, tenants kept apart,
- * segments larger than one part, and fencing by epoch.
+ * segments larger than one part, fencing by epoch, and the journal writer each ownership registers.
  */
 import { Effect, type Layer } from "effect"
 import { describe, expect, it } from "vitest"
@@ -181,6 +181,34 @@ export const snapshotStoreContract = (
             const claimed = yield* store.claim(2, 3)
             expect(claimed?.checkpoint).toEqual(checkpointOf(2, 1, 5, 301, 301))
             expect(claimedAccounts(claimed)).toEqual([accountEntity("acc-1", 5n, 2)])
+          }),
+        ),
+      timeout,
+    )
+
+    it(
+      "records each ownership's journal writer and hands the previous one to the next owner, refusing a stale epoch",
+      () =>
+        run(
+          Effect.gen(function* () {
+            const store = yield* SnapshotStore
+            yield* store.claim(3, 1)
+            expect(yield* store.registerWriter(3, 1, "writer-of-0_1_2_3")).toBeUndefined()
+            yield* saveSegment(checkpointOf(3, 1, 5, 401, 401), {
+              accounts: accountsOf([accountEntity("acc-1", 5n, 2)]),
+              entries: [],
+              live: [],
+            })
+            // A save and a second claim keep the writer on record.
+            yield* store.claim(3, 2)
+            const stale = yield* Effect.result(store.registerWriter(3, 1, "stale-writer"))
+            expect(stale._tag === "Failure" && stale.failure._tag).toBe("SnapshotFenced")
+            expect(yield* store.registerWriter(3, 2, "writer-of-3")).toBe("writer-of-0_1_2_3")
+            yield* store.claim(3, 3)
+            expect(yield* store.registerWriter(3, 3, "writer-of-3")).toBe("writer-of-3")
+            // Other shards have their own record.
+            yield* store.claim(4, 1)
+            expect(yield* store.registerWriter(4, 1, "writer-of-4")).toBeUndefined()
           }),
         ),
       timeout,

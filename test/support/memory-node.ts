@@ -32,10 +32,17 @@ export const newMemoryStores = (): MemoryStores => ({
   leases: makeMemoryShardLeases(),
 })
 
-/** The persistence ports over the stores; `snapshotStore` replaces the plain memory store (to hold reads, say). */
-export const memoryLayer = (stores: MemoryStores, snapshotStore = makeMemorySnapshotStore(stores.snapshots)) =>
+/**
+ * The persistence ports over the stores; `snapshotStore` and `journal` replace the plain memory
+ * adapters (to hold reads or watch calls, say).
+ */
+export const memoryLayer = (
+  stores: MemoryStores,
+  snapshotStore = makeMemorySnapshotStore(stores.snapshots),
+  journal: Journal["Service"] = makeMemoryJournal(stores.journal),
+) =>
   Layer.mergeAll(
-    Layer.succeed(Journal)(makeMemoryJournal(stores.journal)),
+    Layer.succeed(Journal)(journal),
     Layer.succeed(SnapshotStore)(snapshotStore),
     Layer.succeed(ShardLeases)(stores.leases),
   )
@@ -46,10 +53,14 @@ export const startMemoryNode = async (
   limits: RuntimeLimits,
   options: NodeOptions = {},
   snapshotStore = makeMemorySnapshotStore(stores.snapshots),
+  journal: Journal["Service"] = makeMemoryJournal(stores.journal),
 ) => {
   const scope = await Effect.runPromise(Scope.make())
   const processor = await Effect.runPromise(
-    makePaymentNode(limits, options).pipe(Effect.provide(memoryLayer(stores, snapshotStore)), Scope.provide(scope)),
+    makePaymentNode(limits, options).pipe(
+      Effect.provide(memoryLayer(stores, snapshotStore, journal)),
+      Scope.provide(scope),
+    ),
   )
   return { processor, scope, stop: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
 }

@@ -216,4 +216,22 @@ describe("PaymentNode", () => {
     expect(node.processor.metrics().timersPending).toBe(1)
     await node.stop()
   })
+
+  it("fences the writer a previous owner registered for a shard, when it held the shard in another set", async () => {
+    const stores = newStores()
+    const fenced: Array<string> = []
+    const journal = makeMemoryJournal(stores.journal)
+    const spying = { ...journal, fence: (writerId: string) => Effect.sync(() => void fenced.push(writerId)) }
+    const start = (ownedShards: ReadonlyArray<number>) =>
+      startMemoryNode(stores, limits, { ownedShards, forward: () => {} }, undefined, spying)
+    const first = await start([0, 1])
+    await first.stop()
+    // The same set again: the writer id is its own, opening the writer fences it; nothing else to fence.
+    const again = await start([0, 1])
+    await again.stop()
+    expect(fenced).toEqual([])
+    const taker = await start([0])
+    expect(fenced).toEqual([journal.writerIdOf([0, 1])])
+    await taker.stop()
+  })
 })
