@@ -6,6 +6,8 @@
  */
 import { Cause, Config, Effect, Exit, Fiber, Layer } from "effect"
 import { layerPaymentNode, PaymentNode } from "./actors/node.ts"
+import type { GroupMembership } from "./cluster/group-membership.ts"
+import { joinCluster } from "./cluster/node-membership.ts"
 import { InvalidConfig, type NodeConfig, nodeConfig } from "./config.ts"
 import { layerDynamoDb } from "./persistence/dynamodb/snapshot-store-dynamodb.ts"
 import type { Journal } from "./persistence/journal.ts"
@@ -58,10 +60,15 @@ const tenantFileResource = (filePath: string) =>
     (source) => Effect.sync(() => source.close()),
   )
 
-const serve = (config: NodeConfig, tenantFile: TenantFileSource | undefined) =>
+const serve = (config: NodeConfig, tenantFile: TenantFileSource | undefined, membership: GroupMembership | undefined) =>
   Layer.effectDiscard(
     Effect.gen(function* () {
       const processor = yield* PaymentNode
+      if (membership !== undefined) {
+        // Every later assignment moves shards; one that came between the join and now is taken at once.
+        membership.listen({ assigned: (view) => processor.reassign(view.owned) })
+        if (membership.view !== undefined) processor.reassign(membership.view.owned)
+      }
       const server = yield* serverResource({
         host: config.host,
         port: config.port,
@@ -82,11 +89,22 @@ const program = Effect.gen(function* () {
   const config = yield* nodeConfig
   // Before recovery: a tenant file that does not validate stops the node at once.
   const tenantFile = config.tenantsFile === undefined ? undefined : yield* tenantFileResource(config.tenantsFile)
+  // Before recovery too: the group's first assignment says which shards this node recovers.
+  const membership = yield* joinCluster(config)
+  const clusterOptions =
+    membership === undefined
+      ? {}
+      : {
+          ownedShards: membership.view?.owned ?? [],
+          ownershipValid: () => membership.leaseValid(),
+          clusterMap: () => membership.view?.nodes,
+        }
   return yield* Layer.launch(
-    serve(config, tenantFile).pipe(
+    serve(config, tenantFile, membership).pipe(
       Layer.provide(
         layerPaymentNode(config.limits, {
           identity: { nodeId: config.nodeId, address: config.cluster.advertise ?? "" },
+          ...clusterOptions,
         }),
       ),
       Layer.provide(persistenceLayer(config)),

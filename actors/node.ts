@@ -33,6 +33,8 @@ import { SnapshotWriter } from "./snapshot-writer.ts"
 export interface PaymentNodeHandle extends Processor {
   /** Runs a command another node delivered here (a saga step); its answer goes back as a delivery of its own. */
   readonly deliver: (command: Command) => void
+  /** Serves `shards` from now on (a new assignment of the cluster). */
+  readonly reassign: (shards: ReadonlyArray<number>) => void
 }
 
 export class PaymentNode extends Context.Service<PaymentNode, PaymentNodeHandle>()("payments/PaymentNode") {}
@@ -45,6 +47,15 @@ export interface NodeOptions {
   readonly forward?: (command: Command) => void
   /** This node as other nodes know it: its id and the address they dial; for the cluster status. */
   readonly identity?: { readonly nodeId: string; readonly address: string }
+  /**
+   * False once this node cannot be sure it still owns its shards (its group session may have been
+   * expired): from then on it serves nothing, reads included, until a new assignment.
+   */
+  readonly ownershipValid?: () => boolean
+  /** The cluster's shard map as this node last received it, for the cluster status. */
+  readonly clusterMap?: () =>
+    | ReadonlyArray<{ readonly nodeId: string; readonly address: string; readonly shards: ReadonlyArray<number> }>
+    | undefined
 }
 
 const ignoreOutcome: OutcomeCallback = () => {}
@@ -80,8 +91,8 @@ class NodeRuntime {
   status: "recovering" | "serving" | "stopped" = "recovering"
   private serving: Serving | undefined
   private rebuildCancel: (() => void) | undefined
-  private readonly owned: ReadonlyArray<number>
-  private readonly ownedSet: ReadonlySet<number>
+  private owned: ReadonlyArray<number>
+  private ownedSet: ReadonlySet<number>
   private readonly clock: RuntimeClock
   /** Counters of incarnations gone, so the gauges keep counting across rebuilds. */
   private retired = { commits: 0, records: 0, partWrites: 0, segments: 0, lookups: 0 }
@@ -97,19 +108,38 @@ class NodeRuntime {
     this.ownedSet = new Set(this.owned)
   }
 
-  readonly recover: Effect.Effect<void> = Effect.suspend(() =>
-    recoverNode(this.ports, this.owned, this.limits, this.clock.nowMs()).pipe(
+  readonly recover: Effect.Effect<void> = Effect.suspend(() => {
+    const recovering = this.owned
+    return recoverNode(this.ports, recovering, this.limits, this.clock.nowMs()).pipe(
       Effect.exit,
       Effect.flatMap((exit) => {
         if (this.status === "stopped") return Exit.isSuccess(exit) ? exit.value.release : Effect.void
+        // The assignment changed while this recovery ran: give these shards back and recover the new set.
+        if (Exit.isSuccess(exit) && recovering !== this.owned) {
+          return exit.value.release.pipe(Effect.andThen(Effect.sync(() => this.scheduleRebuild())))
+        }
         if (Exit.isSuccess(exit)) return Effect.sync(() => this.serve(exit.value))
         return Effect.logError("node recovery failed; retrying").pipe(
           Effect.annotateLogs({ cause: Cause.pretty(exit.cause) }),
           Effect.andThen(Effect.sync(() => this.scheduleRebuild())),
         )
       }),
-    ),
-  )
+    )
+  })
+
+  /**
+   * Takes a new assignment: the shards this node serves from now on. Serving ones are handed over
+   * (the incarnation is dropped: its writer and leases released, commands in flight answered
+   * UNAVAILABLE) and the new set recovered; a set equal to the current one changes nothing.
+   */
+  reassign(shards: ReadonlyArray<number>): void {
+    const next = [...new Set(shards)].sort((a, b) => a - b)
+    if (next.length === this.owned.length && next.every((shard, index) => shard === this.owned[index])) return
+    this.owned = next
+    this.ownedSet = new Set(next)
+    const serving = this.serving
+    if (serving !== undefined) this.drop(serving.incarnation, "the shard assignment changed")
+  }
 
   private serve(incarnation: NodeIncarnation): void {
     const shards: Array<Shard | undefined> = Array.from({ length: this.limits.shardCount }, () => undefined)
@@ -206,8 +236,11 @@ class NodeRuntime {
     return this.ownedSet.has(shardOfCommand(command, this.limits.shardCount))
   }
 
+  /** The executor while this node serves and is sure it owns its shards; undefined otherwise (answer UNAVAILABLE). */
   get executor(): CommandExecutor | undefined {
-    return this.status === "serving" ? this.serving?.executor : undefined
+    if (this.status !== "serving") return undefined
+    if (this.options.ownershipValid !== undefined && !this.options.ownershipValid()) return undefined
+    return this.serving?.executor
   }
 
   get current(): Serving | undefined {
@@ -278,16 +311,24 @@ class NodeRuntime {
     return all
   }
 
-  /** A single node's view: it owns what it was given; shards it does not own have no known owner. */
+  /**
+   * The shard map as this node knows it: its own shards with their state here, the others' as the
+   * last assignment gave them (`moving` while this node's own set differs from what it serves).
+   */
   clusterStatus(): ClusterStatus {
     const identity = this.options.identity ?? { nodeId: "", address: "" }
     const serving = this.status === "serving" ? this.serving : undefined
+    const nodes = this.options.clusterMap?.() ?? [{ ...identity, shards: [...this.owned] }]
+    const owners = new Map(nodes.flatMap((node) => node.shards.map((shard) => [shard, node.nodeId] as const)))
     const shards = Array.from({ length: this.limits.shardCount }, (_, shard) => {
-      if (!this.ownedSet.has(shard)) return { shard, owner: null, status: "unassigned" as const }
+      const owner = owners.get(shard)
+      if (owner === undefined) return { shard, owner: null, status: "unassigned" as const }
+      if (owner !== identity.nodeId) return { shard, owner, status: "serving" as const }
+      if (!this.ownedSet.has(shard)) return { shard, owner, status: "moving" as const }
       const status = serving?.shards[shard] !== undefined ? ("serving" as const) : ("recovering" as const)
-      return { shard, owner: identity.nodeId, status }
+      return { shard, owner, status }
     })
-    return { nodes: [{ ...identity, shards: [...this.owned].sort((a, b) => a - b) }], shards }
+    return { nodes, shards }
   }
 
   metrics(): NodeMetrics {
@@ -337,6 +378,7 @@ const handleOf = (runtime: NodeRuntime): PaymentNodeHandle => ({
     executor.getPayment(tenantId, from, paymentId, callback)
   },
   deliver: (command) => runtime.route(command),
+  reassign: (shards) => runtime.reassign(shards),
   isReady: () => runtime.status === "serving",
   metrics: () => runtime.metrics(),
   clusterStatus: () => runtime.clusterStatus(),

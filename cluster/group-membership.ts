@@ -170,7 +170,7 @@ export class GroupMembership {
 
   constructor(
     private readonly config: MembershipConfig,
-    private readonly listener: MembershipListener,
+    private listener: MembershipListener = { assigned: () => {} },
     private readonly nowMs: () => number = () => performance.now(),
   ) {
     this.consumer = new Consumer({
@@ -243,6 +243,11 @@ export class GroupMembership {
 
   get view(): ClusterView | undefined {
     return this.current
+  }
+
+  /** Hears every later assignment (a node wires itself in once it exists; the first view is `join`'s). */
+  listen(listener: MembershipListener): void {
+    this.listener = listener
   }
 
   /** True while the coordinator cannot have expired this node's session: its shards are still its own. */

@@ -1,0 +1,130 @@
+/**
+ * Two aws-mode nodes in one cluster on the real local stack: they split the shards between them
+ * (disjoint, covering, the same map on both), each serves its own shards and answers UNAVAILABLE for
+ * the other's, and when one is killed with SIGKILL the other takes its shards over (its group session
+ * expires, the survivor fences the dead node's writer, recovers the shards from snapshots and the
+ * journal) with every acknowledged deposit present.
+ */
+import { beforeAll, describe, expect, it } from "vitest"
+import { type AccountId, shardOf, type TenantId } from "../../core/ids.ts"
+import { stackUp } from "../../scripts/local-stack/stack.ts"
+import { type NodeProcess, startNodeProcess } from "../support/node-process.ts"
+import { WsClient } from "../support/ws-client.ts"
+
+const run = `cluster${Date.now().toString(36)}`
+const shardCount = 4
+const adminApiKey = "cluster-admin-key-0123"
+const tenant = "bank"
+const apiKey = "cluster-test-key"
+
+beforeAll(async () => {
+  await stackUp()
+}, 180_000)
+
+const startNode = (nodeId: string, clusterPort: number) =>
+  startNodeProcess({
+    MODE: "aws",
+    HOST: "127.0.0.1",
+    TENANTS: `${tenant}:${apiKey}`,
+    NODE_ID: `${run}-${nodeId}`,
+    CLUSTER_PORT: String(clusterPort),
+    CLUSTER_ADVERTISE: `127.0.0.1:${clusterPort}`,
+    ADMIN_API_KEY: adminApiKey,
+    KAFKA_TOPIC: `${run}-journal`,
+    DYNAMODB_TABLE_PREFIX: run,
+    REDIS_KEY_PREFIX: run,
+    SHARD_COUNT: String(shardCount),
+    // A dead node's lease lapses soon after its group session does.
+    LEASE_TTL_MS: "3000",
+  })
+
+interface ClusterStatus {
+  readonly nodes: ReadonlyArray<{ readonly nodeId: string; readonly shards: ReadonlyArray<number> }>
+  readonly shards: ReadonlyArray<{ readonly shard: number; readonly owner: string | null; readonly status: string }>
+}
+
+const statusOf = async (node: NodeProcess): Promise<ClusterStatus> => {
+  const response = await fetch(`http://127.0.0.1:${node.port}/v1/cluster`, {
+    headers: { authorization: `Bearer ${adminApiKey}` },
+  })
+  return (await response.json()) as ClusterStatus
+}
+
+const eventually = async <A>(probe: () => Promise<A | undefined>, what: string, timeoutMs = 30_000): Promise<A> => {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await probe().catch(() => undefined)
+    if (value !== undefined) return value
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 200))
+  }
+}
+
+/** An account of each shard, so every shard has something to take over. */
+const accountOf = (shard: number): string => {
+  for (let index = 0; ; index++) {
+    const candidate = `acct-${shard}-${index}`
+    if (shardOf(tenant as TenantId, candidate as AccountId, shardCount) === shard) return candidate
+  }
+}
+
+describe("a cluster of two nodes", () => {
+  it("splits the shards, serves each on its owner, and takes a killed node's shards over with its deposits", async () => {
+    const a = await startNode("a", 17401)
+    const b = await startNode("b", 17402)
+    const nodes = { [`${run}-a`]: a, [`${run}-b`]: b }
+    try {
+      // Both agree on one map with both nodes and every shard serving.
+      const agreed = await eventually(async () => {
+        const [left, right] = await Promise.all([statusOf(a), statusOf(b)])
+        const serving = left.shards.every((shard) => shard.status === "serving")
+        return left.nodes.length === 2 && serving && JSON.stringify(left) === JSON.stringify(right) ? left : undefined
+      }, "both nodes to agree on a two-node map")
+      const owned = agreed.nodes.flatMap((node) => node.shards).sort((x, y) => x - y)
+      expect(owned).toEqual([0, 1, 2, 3])
+      expect(agreed.nodes.map((node) => node.shards.length)).toEqual([2, 2])
+
+      // Each shard's account opened and funded on its owner; the other node does not serve it.
+      for (const { shard, owner } of agreed.shards) {
+        const ownerNode = nodes[owner as string] as NodeProcess
+        const other = ownerNode === a ? b : a
+        const client = await WsClient.connect(ownerNode.port, apiKey)
+        const accountId = accountOf(shard)
+        expect((await client.request("openAccount", { accountId, currency: "EUR" })).ok).toBe(true)
+        const funded = await client.request("deposit", {
+          accountId,
+          depositId: "d-1",
+          amount: "10.00",
+          currency: "EUR",
+        })
+        expect(funded.account?.balance).toBe("10.00")
+        const elsewhere = await WsClient.connect(other.port, apiKey)
+        expect((await elsewhere.request("getAccount", { accountId })).error?.code).toBe("UNAVAILABLE")
+      }
+
+      // Kill a: b takes every shard and serves a's accounts with their deposits.
+      const killedAt = Date.now()
+      await a.kill("SIGKILL")
+      await eventually(
+        async () => {
+          const status = await statusOf(b)
+          return status.nodes.length === 1 && status.shards.every((shard) => shard.status === "serving")
+            ? status
+            : undefined
+        },
+        "b to serve every shard",
+        60_000,
+      )
+      const takeoverMs = Date.now() - killedAt
+      const client = await WsClient.connect(b.port, apiKey)
+      for (let shard = 0; shard < shardCount; shard++) {
+        const answer = await client.request("getAccount", { accountId: accountOf(shard) })
+        expect(answer.account?.balance).toBe("10.00")
+      }
+      console.log(`takeover after SIGKILL: ${takeoverMs} ms`)
+      expect(takeoverMs).toBeLessThan(15_000)
+    } finally {
+      await Promise.all([a.kill("SIGKILL"), b.kill("SIGTERM")])
+    }
+  }, 180_000)
+})
