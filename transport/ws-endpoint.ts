@@ -132,8 +132,6 @@ const message = (
     ws.send(encodeFrameError(request.reqId, "OVERLOADED", text))
     return
   }
-  connection.inFlight++
-  state.wsInFlight++
   const principal = state.keys.current(connection.principal)
   if (principal === undefined) {
     // The key or its tenant left the tenant file: nothing more is served on this socket.
@@ -146,6 +144,9 @@ const message = (
     ws.send(encodeFrameError(request.reqId, "FORBIDDEN", forbidden))
     return
   }
+  // Counted only once the request goes on: a refused one is answered at once and holds nothing.
+  connection.inFlight++
+  state.wsInFlight++
   dispatch(state.processor, principal, request.operation, request.traceparent, (outcome) => {
     connection.inFlight--
     if (connection.closed) {

@@ -269,6 +269,24 @@ describe("bad input over WebSocket", () => {
     await expectStateUnchanged()
   })
 
+  it("answers FORBIDDEN at once without holding an in-flight slot: more refusals than the limit leave the socket usable", async () => {
+    const socket = await RawSocket.connect(harness.port)
+    for (let index = 0; index < wsInFlightMax * 3; index++) {
+      const frame = JSON.stringify({
+        op: "reviewPayment",
+        reqId: `f${index}`,
+        from: payer,
+        paymentId: "p",
+        decision: "approve",
+      })
+      expect((await socket.exchange(frame)).error.code).toBe("FORBIDDEN")
+    }
+    const after = await socket.exchange(JSON.stringify({ op: "getAccount", reqId: "after", accountId: payer }))
+    expect(after).toMatchObject({ reqId: "after", ok: true })
+    socket.close()
+    await expectStateUnchanged()
+  })
+
   it("answers a flood beyond the in-flight limit with OVERLOADED, applies only the accepted, and keeps the socket", async () => {
     const flooder = await WsClient.connect(harness.port, tenantOne.apiKey)
     const flooded = accountInShard(tenantOne, 2, "flooded")
