@@ -7,7 +7,7 @@
 import { Cause, Config, Effect, Exit, Fiber, Layer } from "effect"
 import { layerPaymentNode, PaymentNode } from "./actors/node.ts"
 import type { GroupMembership } from "./cluster/group-membership.ts"
-import { joinCluster } from "./cluster/node-membership.ts"
+import { joinCluster, type Peering, peeringOf } from "./cluster/node-membership.ts"
 import { InvalidConfig, type NodeConfig, nodeConfig } from "./config.ts"
 import { layerDynamoDb } from "./persistence/dynamodb/snapshot-store-dynamodb.ts"
 import type { Journal } from "./persistence/journal.ts"
@@ -60,7 +60,12 @@ const tenantFileResource = (filePath: string) =>
     (source) => Effect.sync(() => source.close()),
   )
 
-const serve = (config: NodeConfig, tenantFile: TenantFileSource | undefined, membership: GroupMembership | undefined) =>
+const serve = (
+  config: NodeConfig,
+  tenantFile: TenantFileSource | undefined,
+  membership: GroupMembership | undefined,
+  peering: Peering | undefined,
+) =>
   Layer.effectDiscard(
     Effect.gen(function* () {
       const processor = yield* PaymentNode
@@ -77,6 +82,9 @@ const serve = (config: NodeConfig, tenantFile: TenantFileSource | undefined, mem
         ...(tenantFile === undefined ? {} : { tenantFile: tenantFile.current }),
         edge: config.edge,
         adminApiKey: config.adminApiKey,
+        ...(peering === undefined
+          ? {}
+          : { cluster: { peers: peering.forwarding, port: peering.port, deliver: processor.deliver } }),
       })
       const where = config.mode === "embedded" ? `data in ${config.dataDir}` : `journal ${config.kafka.topic}`
       console.log(
@@ -91,16 +99,18 @@ const program = Effect.gen(function* () {
   const tenantFile = config.tenantsFile === undefined ? undefined : yield* tenantFileResource(config.tenantsFile)
   // Before recovery too: the group's first assignment says which shards this node recovers.
   const membership = yield* joinCluster(config)
+  const peering = membership === undefined ? undefined : yield* peeringOf(config, membership)
   const clusterOptions =
-    membership === undefined
+    membership === undefined || peering === undefined
       ? {}
       : {
           ownedShards: membership.view?.owned ?? [],
           ownershipValid: () => membership.leaseValid(),
           clusterMap: () => membership.view?.nodes,
+          forward: peering.deliver,
         }
   return yield* Layer.launch(
-    serve(config, tenantFile, membership).pipe(
+    serve(config, tenantFile, membership, peering).pipe(
       Layer.provide(
         layerPaymentNode(config.limits, {
           identity: { nodeId: config.nodeId, address: config.cluster.advertise ?? "" },

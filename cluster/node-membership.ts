@@ -5,9 +5,14 @@
  * shard.
  */
 import { Effect, Schema } from "effect"
-import type { NodeConfig } from "../config.ts"
+import { InvalidConfig, type NodeConfig } from "../config.ts"
+import { type Command, commandAccount } from "../core/commands.ts"
 import { ensureJournalTopic, makeAdmin } from "../persistence/kafka/kafka-clients.ts"
+import type { PeerForwarding } from "../transport/edge-state.ts"
 import { defaultMembershipTimings, GroupMembership } from "./group-membership.ts"
+import { PeerLinks } from "./peer-links.ts"
+import { isPeerCommand } from "./peer-protocol.ts"
+import { makeShardRouter } from "./shard-router.ts"
 
 export class ClusterJoinFailed extends Schema.TaggedError<ClusterJoinFailed>()("ClusterJoinFailed", {
   message: Schema.String,
@@ -55,3 +60,35 @@ export const joinCluster = (config: NodeConfig) => {
     (membership) => Effect.promise(() => membership.leave()),
   )
 }
+
+/** How this node reaches its peers: forwarding of partner requests and delivery of saga steps. */
+export interface Peering {
+  readonly port: number
+  readonly forwarding: PeerForwarding
+  /** Sends a saga step for a shard another node owns (deliveries are at least once: a lost one is redelivered). */
+  readonly deliver: (command: Command) => void
+}
+
+export const peeringOf = (config: NodeConfig, membership: GroupMembership) =>
+  Effect.gen(function* () {
+    const port = config.cluster.port
+    if (port === undefined) {
+      return yield* new InvalidConfig({ message: "CLUSTER_PORT is required with CLUSTER_ADVERTISE: peers dial it" })
+    }
+    const router = makeShardRouter(() => membership.view, config.nodeId, config.limits.shardCount)
+    const links = yield* Effect.acquireRelease(
+      Effect.sync(() => new PeerLinks()),
+      (links) => Effect.sync(() => links.close()),
+    )
+    const forwarding: PeerForwarding = {
+      ownerAddressOf: router.ownerAddressOf,
+      forwardFrame: (address, tenantId, frame) => links.forwardFrame(address, tenantId, frame),
+      forwardHttp: (address, tenantId, op, fields) => links.forwardHttp(address, tenantId, op, fields),
+    }
+    const deliver = (command: Command) => {
+      if (!isPeerCommand(command)) return
+      const address = router.ownerAddressOf(command.tenantId, commandAccount(command))
+      if (address !== undefined) links.deliver(address, command)
+    }
+    return { port, forwarding, deliver } satisfies Peering
+  })

@@ -38,7 +38,15 @@ export interface KeyAuthenticator {
    * request): undefined once its key or tenant was removed.
    */
   readonly current: (principal: Principal) => Principal | undefined
+  /**
+   * The principal of a request another node of the cluster authenticated and checked the scopes of
+   * (it forwards requests for shards this node owns): the tenant's settings as this node's own
+   * configuration has them; undefined for a tenant this node does not know.
+   */
+  readonly peerPrincipal: (tenantId: string) => Principal | undefined
 }
+
+const allScopes: ReadonlySet<Scope> = new Set<Scope>(["payments", "read", "ops"])
 
 /** Longest key accepted; longer ones are refused before hashing. */
 const apiKeyLengthMax = 512
@@ -73,6 +81,7 @@ export const makeKeyAuthenticator = (options: {
       keyId: undefined,
       keyHash: undefined,
     })
+  const environmentTenants = new Set(options.environmentKeys.map((key) => key.tenantId))
   /** Digest of a verified file key -> the stored hash it was verified against. */
   const verified = new Map<string, Buffer>()
   const lastFailureMs = new Map<string, number>()
@@ -103,6 +112,18 @@ export const makeKeyAuthenticator = (options: {
       if (apiKey.length === 0 || apiKey.length > apiKeyLengthMax) return undefined
       const digest = digestOf(apiKey)
       return byDigest.get(digest) ?? fileKey(apiKey, digest)
+    },
+    peerPrincipal: (tenantId) => {
+      const fileSettings = options.directory()?.tenants.get(tenantId as TenantId)
+      const known = fileSettings !== undefined || environmentTenants.has(tenantId)
+      if (!known) return undefined
+      return {
+        tenantId: tenantId as TenantId,
+        settings: fileSettings ?? environmentSettings,
+        scopes: allScopes,
+        keyId: undefined,
+        keyHash: undefined,
+      }
     },
     current: (principal) => {
       if (principal.keyId === undefined) return principal

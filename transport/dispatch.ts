@@ -25,6 +25,24 @@ const scopeOfOperation: Readonly<Record<OperationName, Scope>> = {
   reviewPayment: "ops",
 }
 
+/** The account whose shard serves an operation: the one it opens, funds or reads, or a payment's debtor. */
+export const accountOfOperation = (operation: Operation): string => {
+  switch (operation.op) {
+    case "openAccount":
+    case "deposit":
+    case "getAccount":
+    case "getPayment":
+      return operation.accountId
+    case "transfer":
+    case "authorize":
+    case "capture":
+    case "void":
+    case "refund":
+    case "reviewPayment":
+      return operation.from
+  }
+}
+
 /** Undefined when the scopes allow the operation, else the FORBIDDEN message. */
 export const forbiddenMessage = (scopes: ReadonlySet<Scope>, op: OperationName): string | undefined =>
   scopes.has(scopeOfOperation[op]) ? undefined : `the API key lacks the "${scopeOfOperation[op]}" scope ${op} needs`

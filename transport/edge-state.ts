@@ -17,4 +17,24 @@ export interface EdgeState {
   wsInFlight: number
   /** Checks a presented operators' key (`ADMIN_API_KEY`); undefined when the operator endpoints are off. */
   readonly adminKey: ((presented: string) => boolean) | undefined
+  /** How requests for accounts other nodes own reach them; undefined on a node that runs alone. */
+  readonly peers: PeerForwarding | undefined
+}
+
+/** The answer a peer gave a forwarded request. */
+export type PeerAnswer =
+  | { readonly kind: "answer"; readonly text: string }
+  | { readonly kind: "httpAnswer"; readonly status: string; readonly body: string }
+  | { readonly kind: "notOwner"; readonly owner: string | null }
+
+export interface PeerForwarding {
+  /** The address of the node that owns the account's shard, or undefined when it is this node (or none is known). */
+  readonly ownerAddressOf: (tenantId: string, accountId: string) => string | undefined
+  readonly forwardFrame: (address: string, tenantId: string, frame: string) => Promise<PeerAnswer>
+  readonly forwardHttp: (
+    address: string,
+    tenantId: string,
+    op: string,
+    fields: Readonly<Record<string, unknown>>,
+  ) => Promise<PeerAnswer>
 }

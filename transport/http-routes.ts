@@ -5,11 +5,12 @@
  * in for `depositId` / `paymentId` when the body omits them.
  */
 import type { Outcome } from "../actors/processor.ts"
+import { PeerUnreachable } from "../cluster/peer-links.ts"
 import type { ErrorCode } from "../core/errors.ts"
 import type { Principal } from "../tenancy/key-authenticator.ts"
 import { bearerKey } from "./auth.ts"
-import { dispatch, forbiddenMessage } from "./dispatch.ts"
-import type { EdgeState } from "./edge-state.ts"
+import { accountOfOperation, dispatch, forbiddenMessage } from "./dispatch.ts"
+import type { EdgeState, PeerForwarding } from "./edge-state.ts"
 import { renderMetrics } from "./metrics.ts"
 import type { HttpRequest, HttpResponse, TemplatedApp } from "./uws.ts"
 import {
@@ -66,6 +67,11 @@ class Exchange {
     else send(this.res, httpStatusOk, encodeHttpSuccess(outcome))
   }
 
+  /** The answer another node gave, as it wrote it. */
+  answerAs(status: string, body: string): void {
+    if (this.finish()) send(this.res, status, body)
+  }
+
   fail(code: ErrorCode, message: string, closeConnection = false): void {
     if (this.finish()) sendError(this.res, code, message, closeConnection)
   }
@@ -111,11 +117,33 @@ const run = (state: EdgeState, exchange: Exchange, op: OperationName, fields: Fi
     return
   }
   const operation = decodeOperation(op, fields)
-  if (isInvalidRequest(operation)) exchange.fail("INVALID_REQUEST", operation.message)
-  else
-    dispatch(state.processor, exchange.principal, operation, exchange.traceparent, (outcome) =>
-      exchange.answer(outcome),
-    )
+  if (isInvalidRequest(operation)) {
+    exchange.fail("INVALID_REQUEST", operation.message)
+    return
+  }
+  const { tenantId } = exchange.principal
+  const owner = state.peers?.ownerAddressOf(tenantId, accountOfOperation(operation))
+  if (owner !== undefined && state.peers !== undefined) {
+    forwardHttp(state.peers, exchange, owner, op, fields)
+    return
+  }
+  dispatch(state.processor, exchange.principal, operation, exchange.traceparent, (outcome) => exchange.answer(outcome))
+}
+
+/** Forwards a request to the node that owns its account; a former owner names the current one, tried once more. */
+const forwardHttp = async (peers: PeerForwarding, exchange: Exchange, address: string, op: string, fields: Fields) => {
+  const { tenantId } = exchange.principal
+  try {
+    const first = await peers.forwardHttp(address, tenantId, op, fields)
+    const answer =
+      first.kind === "notOwner" && first.owner !== null && first.owner !== address
+        ? await peers.forwardHttp(first.owner, tenantId, op, fields)
+        : first
+    if (answer.kind === "httpAnswer") exchange.answerAs(answer.status, answer.body)
+    else exchange.fail("UNAVAILABLE", "the account's shard is moving between nodes; retry")
+  } catch (error) {
+    exchange.fail(error instanceof PeerUnreachable ? error.code : "UNAVAILABLE", (error as Error).message)
+  }
 }
 
 /** Reads a JSON object body, copying each chunk (uWS neuters it on return), up to `payloadBytesMax`. */

@@ -6,13 +6,15 @@
 import { Effect, Schema, type Scope } from "effect"
 import type { Processor } from "../actors/processor.ts"
 import type { NodeConfig, TenantKey } from "../config.ts"
+import type { Command } from "../core/commands.ts"
 import { makeKeyAuthenticator } from "../tenancy/key-authenticator.ts"
 import type { TenantDirectory } from "../tenancy/tenant-file.ts"
 import { adminKeyCheck } from "./auth.ts"
-import type { EdgeState } from "./edge-state.ts"
+import type { EdgeState, PeerForwarding } from "./edge-state.ts"
 import { registerHttpRoutes } from "./http-routes.ts"
+import { makePeerBehavior } from "./peer-endpoint.ts"
 import { observeProcess } from "./process-metrics.ts"
-import { App, closeApp, closeListenSocket, listenPort } from "./uws.ts"
+import { App, closeApp, closeListenSocket, listenPort, type TemplatedApp } from "./uws.ts"
 import { makeWsBehavior } from "./ws-endpoint.ts"
 
 export interface ServerOptions {
@@ -25,6 +27,13 @@ export interface ServerOptions {
   readonly edge: NodeConfig["edge"]
   /** The operators' key (`ADMIN_API_KEY`); the operator endpoints are off without one. */
   readonly adminApiKey?: string | undefined
+  /** In a cluster: how requests for other nodes' accounts reach them, and the peer port this node serves. */
+  readonly cluster?: {
+    readonly peers: PeerForwarding
+    readonly port: number
+    /** Runs a saga step another node delivered. */
+    readonly deliver: (command: Command) => void
+  }
   /** How long `close` waits for requests in flight to be answered before closing sockets; default 2000. */
   readonly drainTimeoutMs?: number
 }
@@ -71,14 +80,17 @@ export const startServer = (options: ServerOptions): Promise<ServerHandle> =>
       httpInFlight: 0,
       wsInFlight: 0,
       adminKey: options.adminApiKey === undefined ? undefined : adminKeyCheck(options.adminApiKey),
+      peers: options.cluster?.peers,
     }
     observeProcess()
+    const peerApp = options.cluster === undefined ? undefined : startPeerApp(options, state, options.cluster)
     const app = App()
     app.ws("/v1/ws", makeWsBehavior(state))
     registerHttpRoutes(app, state)
     app.listen(options.host, options.port, (listenSocket) => {
       if (listenSocket === false) {
         closeApp(app)
+        if (peerApp !== undefined) closeApp(peerApp)
         reject(new Error(`cannot listen on ${options.host}:${options.port}`))
         return
       }
@@ -87,6 +99,7 @@ export const startServer = (options: ServerOptions): Promise<ServerHandle> =>
         closeListenSocket(listenSocket)
         await waitForDrain(state, options.drainTimeoutMs ?? 2_000)
         closeApp(app)
+        if (peerApp !== undefined) closeApp(peerApp)
       }
       resolve({
         port: listenPort(listenSocket),
@@ -97,6 +110,25 @@ export const startServer = (options: ServerOptions): Promise<ServerHandle> =>
       })
     })
   })
+
+/** The peer port: other nodes' links land here (see peer-endpoint.ts). A port that cannot be bound stops the node. */
+const startPeerApp = (
+  options: ServerOptions,
+  state: EdgeState,
+  cluster: NonNullable<ServerOptions["cluster"]>,
+): TemplatedApp => {
+  const peerApp = App()
+  peerApp.ws("/v1/peer", makePeerBehavior(state, cluster.deliver))
+  let bound = false
+  peerApp.listen(options.host, cluster.port, (listenSocket) => {
+    bound = listenSocket !== false
+  })
+  if (!bound) {
+    closeApp(peerApp)
+    throw new Error(`cannot listen for peers on ${options.host}:${cluster.port}`)
+  }
+  return peerApp
+}
 
 /** The server as a scoped resource: started on acquisition, closed when the scope closes. */
 export const serverResource = (options: ServerOptions): Effect.Effect<ServerHandle, ServerStartFailed, Scope.Scope> =>

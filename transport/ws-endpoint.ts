@@ -10,10 +10,12 @@
  * closed instead, which every client already treats as "outcome unknown, retry with the same key".
  * Frames over `payloadBytesMax` make uWS close the socket (`maxPayloadLength`).
  */
+
+import { PeerUnreachable } from "../cluster/peer-links.ts"
 import type { Principal } from "../tenancy/key-authenticator.ts"
 import { bearerKey } from "./auth.ts"
-import { dispatch, forbiddenMessage } from "./dispatch.ts"
-import type { EdgeState } from "./edge-state.ts"
+import { accountOfOperation, dispatch, forbiddenMessage } from "./dispatch.ts"
+import type { EdgeState, PeerForwarding } from "./edge-state.ts"
 import {
   compressionDisabled,
   type HttpRequest,
@@ -22,7 +24,7 @@ import {
   type WebSocket,
   type WebSocketBehavior,
 } from "./uws.ts"
-import { decodeFrame, isInvalidRequest } from "./wire-request.ts"
+import { decodeFrame, isInvalidRequest, type RequestId } from "./wire-request.ts"
 import { encodeFrameAnswer, encodeFrameError, encodeHttpError, httpStatusOf } from "./wire-response.ts"
 
 /** A close code of the private range (4000-4999): the socket's key was revoked. */
@@ -116,7 +118,8 @@ const message = (
     return
   }
   // uWS validated the text frame as UTF-8; the string is a copy, so nothing refers to `data` afterwards.
-  const request = decodeFrame(Buffer.from(data).toString("utf8"))
+  const text = Buffer.from(data).toString("utf8")
+  const request = decodeFrame(text)
   if (isInvalidRequest(request)) {
     ws.send(encodeFrameError(request.reqId, "INVALID_REQUEST", request.message))
     return
@@ -147,14 +150,47 @@ const message = (
   // Counted only once the request goes on: a refused one is answered at once and holds nothing.
   connection.inFlight++
   state.wsInFlight++
-  dispatch(state.processor, principal, request.operation, request.traceparent, (outcome) => {
+  const answered = (answer: string) => {
     connection.inFlight--
     if (connection.closed) {
       state.wsInFlight--
       return
     }
-    outbox.post(ws, connection, encodeFrameAnswer(request.reqId, outcome))
-  })
+    outbox.post(ws, connection, answer)
+  }
+  const owner = state.peers?.ownerAddressOf(principal.tenantId, accountOfOperation(request.operation))
+  if (owner !== undefined && state.peers !== undefined) {
+    forwardFrame(state.peers, owner, principal.tenantId, text, request.reqId).then(answered)
+    return
+  }
+  dispatch(state.processor, principal, request.operation, request.traceparent, (outcome) =>
+    answered(encodeFrameAnswer(request.reqId, outcome)),
+  )
+}
+
+/**
+ * Forwards a frame to the node that owns its account, and gives back that node's answer as it wrote
+ * it; a node that is not the owner any more names the one it knows, tried once more.
+ */
+const forwardFrame = async (
+  peers: PeerForwarding,
+  address: string,
+  tenantId: string,
+  text: string,
+  reqId: RequestId,
+): Promise<string> => {
+  try {
+    const first = await peers.forwardFrame(address, tenantId, text)
+    const answer =
+      first.kind === "notOwner" && first.owner !== null && first.owner !== address
+        ? await peers.forwardFrame(first.owner, tenantId, text)
+        : first
+    if (answer.kind === "answer") return answer.text
+    return encodeFrameError(reqId, "UNAVAILABLE", "the account's shard is moving between nodes; retry")
+  } catch (error) {
+    const code = error instanceof PeerUnreachable ? error.code : "UNAVAILABLE"
+    return encodeFrameError(reqId, code, (error as Error).message)
+  }
 }
 
 export const makeWsBehavior = (state: EdgeState): WebSocketBehavior<Connection> => {

@@ -1,7 +1,8 @@
 /**
  * Two aws-mode nodes in one cluster on the real local stack: they split the shards between them
- * (disjoint, covering, the same map on both), each serves its own shards and answers UNAVAILABLE for
- * the other's, and when one is killed with SIGKILL the other takes its shards over (its group session
+ * (disjoint, covering, the same map on both), either node answers any request (the non-owner
+ * forwards it over the peer link), a transfer between accounts of different owners settles as a
+ * saga over the link, and when one is killed with SIGKILL the other takes its shards over (its group session
  * expires, the survivor fences the dead node's writer, recovers the shards from snapshots and the
  * journal) with every acknowledged deposit present.
  */
@@ -84,23 +85,51 @@ describe("a cluster of two nodes", () => {
       expect(owned).toEqual([0, 1, 2, 3])
       expect(agreed.nodes.map((node) => node.shards.length)).toEqual([2, 2])
 
-      // Each shard's account opened and funded on its owner; the other node does not serve it.
+      // Every request succeeds on either node: the one that does not own the account forwards it.
       for (const { shard, owner } of agreed.shards) {
         const ownerNode = nodes[owner as string] as NodeProcess
         const other = ownerNode === a ? b : a
-        const client = await WsClient.connect(ownerNode.port, apiKey)
         const accountId = accountOf(shard)
-        expect((await client.request("openAccount", { accountId, currency: "EUR" })).ok).toBe(true)
-        const funded = await client.request("deposit", {
+        const viaOther = await WsClient.connect(other.port, apiKey)
+        expect((await viaOther.request("openAccount", { accountId, currency: "EUR" })).ok).toBe(true)
+        const viaOwner = await WsClient.connect(ownerNode.port, apiKey)
+        const funded = await viaOwner.request("deposit", {
           accountId,
           depositId: "d-1",
           amount: "10.00",
           currency: "EUR",
         })
         expect(funded.account?.balance).toBe("10.00")
-        const elsewhere = await WsClient.connect(other.port, apiKey)
-        expect((await elsewhere.request("getAccount", { accountId })).error?.code).toBe("UNAVAILABLE")
+        const read = await fetch(`http://127.0.0.1:${other.port}/v1/accounts/${accountId}`, {
+          headers: { authorization: `Bearer ${apiKey}` },
+        })
+        expect(read.status).toBe(200)
+        expect(((await read.json()) as { account: { balance: string } }).account.balance).toBe("10.00")
       }
+
+      // A transfer between accounts of different owners: a saga over the peer link, settled.
+      const [first, second] = agreed.nodes
+      const debtor = accountOf(first?.shards[0] as number)
+      const creditor = accountOf(second?.shards[0] as number)
+      const payer = await WsClient.connect(a.port, apiKey)
+      const paid = await payer.request("transfer", {
+        paymentId: "x-1",
+        from: debtor,
+        to: creditor,
+        amount: "4.00",
+        currency: "EUR",
+      })
+      expect(["pending", "settled"]).toContain(paid.payment?.status)
+      await eventually(async () => {
+        const answer = await payer.request("getPayment", { accountId: debtor, paymentId: "x-1" })
+        return answer.payment?.status === "settled" ? answer : undefined
+      }, "the cross-node transfer to settle")
+      expect((await payer.request("getAccount", { accountId: debtor })).account?.balance).toBe("6.00")
+      expect((await payer.request("getAccount", { accountId: creditor })).account?.balance).toBe("14.00")
+      const expected = new Map([
+        [debtor, "6.00"],
+        [creditor, "14.00"],
+      ])
 
       // Kill a: b takes every shard and serves a's accounts with their deposits.
       const killedAt = Date.now()
@@ -118,8 +147,9 @@ describe("a cluster of two nodes", () => {
       const takeoverMs = Date.now() - killedAt
       const client = await WsClient.connect(b.port, apiKey)
       for (let shard = 0; shard < shardCount; shard++) {
-        const answer = await client.request("getAccount", { accountId: accountOf(shard) })
-        expect(answer.account?.balance).toBe("10.00")
+        const accountId = accountOf(shard)
+        const answer = await client.request("getAccount", { accountId })
+        expect(answer.account?.balance).toBe(expected.get(accountId) ?? "10.00")
       }
       console.log(`takeover after SIGKILL: ${takeoverMs} ms`)
       expect(takeoverMs).toBeLessThan(15_000)
