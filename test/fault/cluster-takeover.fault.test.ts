@@ -157,4 +157,60 @@ describe("a cluster of two nodes", () => {
       await Promise.all([a.kill("SIGKILL"), b.kill("SIGTERM")])
     }
   }, 180_000)
+
+  it("moves no shard for a pause shorter than the session; after a longer one the resumed node serves nothing stale", async () => {
+    const a = await startNode("p", 17411)
+    const b = await startNode("q", 17412)
+    try {
+      const agreed = await eventually(async () => {
+        const [left, right] = await Promise.all([statusOf(a), statusOf(b)])
+        const serving = left.shards.every((shard) => shard.status === "serving")
+        return left.nodes.length === 2 && serving && JSON.stringify(left) === JSON.stringify(right) ? left : undefined
+      }, "both nodes to agree on a two-node map")
+      const shardOfA = agreed.nodes.find((node) => node.nodeId === `${run}-p`)?.shards[0] as number
+      const accountId = accountOf(shardOfA)
+      const viaA = await WsClient.connect(a.port, apiKey)
+      await viaA.request("openAccount", { accountId, currency: "EUR" })
+      await viaA.request("deposit", { accountId, depositId: "d-1", amount: "5.00", currency: "EUR" })
+
+      // 3 s: within the 6 s session, nothing moves.
+      a.child.kill("SIGSTOP")
+      await new Promise((resolve) => setTimeout(resolve, 3_000))
+      a.child.kill("SIGCONT")
+      await new Promise((resolve) => setTimeout(resolve, 1_000))
+      expect((await statusOf(b)).shards).toEqual(agreed.shards)
+
+      // 15 s: the session expires, b takes a's shards and serves the account.
+      a.child.kill("SIGSTOP")
+      const viaB = await WsClient.connect(b.port, apiKey)
+      await eventually(
+        async () => {
+          const status = await statusOf(b)
+          return status.nodes.length === 1 && status.shards.every((shard) => shard.status === "serving")
+            ? status
+            : undefined
+        },
+        "b to take the paused node's shards",
+        30_000,
+      )
+      const moved = await viaB.request("deposit", { accountId, depositId: "d-2", amount: "1.00", currency: "EUR" })
+      expect(moved.account?.balance).toBe("6.00")
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, 15_000 - 8_000)))
+      a.child.kill("SIGCONT")
+      // The resumed node never answers from its stale memory: an error, or (once it rejoined) the current balance.
+      const afterPause = await viaA.request("getAccount", { accountId }).catch(() => undefined)
+      if (afterPause?.ok === true) expect(afterPause.account?.balance).toBe("6.00")
+      else if (afterPause !== undefined) expect(afterPause.error?.code).toBe("UNAVAILABLE")
+      const stale = await viaA
+        .request("deposit", { accountId, depositId: "d-3", amount: "1.00", currency: "EUR" })
+        .catch(() => undefined)
+      if (stale?.ok === true) expect(stale.account?.balance).toBe("7.00")
+      // Whatever the resumed node answered, the account's owner has exactly the acknowledged deposits.
+      const final = await viaB.request("getAccount", { accountId })
+      expect(final.account?.balance).toBe(stale?.ok === true ? "7.00" : "6.00")
+    } finally {
+      a.child.kill("SIGCONT")
+      await Promise.all([a.kill("SIGKILL"), b.kill("SIGKILL")])
+    }
+  }, 180_000)
 })
