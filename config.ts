@@ -191,7 +191,8 @@ export const nodeConfig = Effect.gen(function* () {
     redis: yield* Config.all({
       url: Config.String("REDIS_URL").pipe(Config.withDefault("redis://127.0.0.1:16379")),
       keyPrefix: Config.String("REDIS_KEY_PREFIX").pipe(Config.withDefault("payments")),
-      leaseTtlMs: positiveInt("LEASE_TTL_MS", 10_000),
+      // About the group session (6 s): a dead node's shards move once both have lapsed.
+      leaseTtlMs: positiveInt("LEASE_TTL_MS", 5_000),
     }),
     cluster: { port: undefined, advertise: undefined, groupId: "" },
     adminApiKey: undefined,
