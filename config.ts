@@ -45,6 +45,8 @@ export interface NodeConfig {
     readonly advertise: string | undefined
     /** `KAFKA_GROUP_ID`: the owners' consumer group, `<KAFKA_TOPIC>-owners` by default. */
     readonly groupId: string
+    /** `CLUSTER_SECRET`: the bearer key peers present on their links; unset, the peer port admits any connection. */
+    readonly secret: string | undefined
   }
   /** `ADMIN_API_KEY`: the bearer key of the operator endpoints (`GET /v1/cluster`); they are off when unset. */
   readonly adminApiKey: string | undefined
@@ -117,6 +119,9 @@ const limitsConfig = Config.all({
   policy: policyConfig,
 })
 
+/** An admin key or cluster secret shorter than this is refused: they guard the cluster. */
+const adminApiKeyLengthMin = 16
+
 /** host:port, the host a DNS name or an IPv4 address. */
 const advertisePattern = /^[A-Za-z0-9.-]{1,253}:[0-9]{1,5}$/
 
@@ -127,15 +132,19 @@ const clusterConfig = (topic: string) =>
     if (advertise._tag === "Some" && !advertisePattern.test(advertise.value)) {
       return yield* new InvalidConfig({ message: `CLUSTER_ADVERTISE "${advertise.value}" is not host:port` })
     }
+    const secret = yield* Config.String("CLUSTER_SECRET").pipe(Config.option)
+    if (secret._tag === "Some" && secret.value.length < adminApiKeyLengthMin) {
+      return yield* new InvalidConfig({
+        message: `CLUSTER_SECRET must have at least ${adminApiKeyLengthMin} characters`,
+      })
+    }
     return {
       port: port._tag === "Some" ? port.value : undefined,
       advertise: advertise._tag === "Some" ? advertise.value : undefined,
       groupId: yield* Config.String("KAFKA_GROUP_ID").pipe(Config.withDefault(`${topic}-owners`)),
+      secret: secret._tag === "Some" ? secret.value : undefined,
     }
   })
-
-/** An admin key shorter than this is refused: it guards the operators' view of the cluster. */
-const adminApiKeyLengthMin = 16
 
 export const nodeConfig = Effect.gen(function* () {
   const mode = yield* Config.Literals(["embedded", "aws"], "MODE").pipe(Config.withDefault("embedded" as const))
@@ -194,7 +203,7 @@ export const nodeConfig = Effect.gen(function* () {
       // About the group session (6 s): a dead node's shards move once both have lapsed.
       leaseTtlMs: positiveInt("LEASE_TTL_MS", 5_000),
     }),
-    cluster: { port: undefined, advertise: undefined, groupId: "" },
+    cluster: { port: undefined, advertise: undefined, groupId: "", secret: undefined },
     adminApiKey: undefined,
   }
   const adminApiKey = yield* Config.String("ADMIN_API_KEY").pipe(Config.option)

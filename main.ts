@@ -84,7 +84,14 @@ const serve = (
         adminApiKey: config.adminApiKey,
         ...(peering === undefined
           ? {}
-          : { cluster: { peers: peering.forwarding, port: peering.port, deliver: processor.deliver } }),
+          : {
+              cluster: {
+                peers: peering.forwarding,
+                port: peering.port,
+                secret: peering.secret,
+                deliver: processor.deliver,
+              },
+            }),
       })
       const where = config.mode === "embedded" ? `data in ${config.dataDir}` : `journal ${config.kafka.topic}`
       console.log(

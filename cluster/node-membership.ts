@@ -10,7 +10,7 @@ import { type Command, commandAccount } from "../core/commands.ts"
 import { ensureJournalTopic, makeAdmin } from "../persistence/kafka/kafka-clients.ts"
 import type { PeerForwarding } from "../transport/edge-state.ts"
 import { defaultMembershipTimings, GroupMembership } from "./group-membership.ts"
-import { PeerLinks } from "./peer-links.ts"
+import { defaultPeerLinksConfig, PeerLinks } from "./peer-links.ts"
 import { isPeerCommand } from "./peer-protocol.ts"
 import { makeShardRouter } from "./shard-router.ts"
 
@@ -64,6 +64,8 @@ export const joinCluster = (config: NodeConfig) => {
 /** How this node reaches its peers: forwarding of partner requests and delivery of saga steps. */
 export interface Peering {
   readonly port: number
+  /** What peers must present on their links; undefined admits any. */
+  readonly secret: string | undefined
   readonly forwarding: PeerForwarding
   /** Sends a saga step for a shard another node owns (deliveries are at least once: a lost one is redelivered). */
   readonly deliver: (command: Command) => void
@@ -77,7 +79,7 @@ export const peeringOf = (config: NodeConfig, membership: GroupMembership) =>
     }
     const router = makeShardRouter(() => membership.view, config.nodeId, config.limits.shardCount)
     const links = yield* Effect.acquireRelease(
-      Effect.sync(() => new PeerLinks()),
+      Effect.sync(() => new PeerLinks({ ...defaultPeerLinksConfig, secret: config.cluster.secret })),
       (links) => Effect.sync(() => links.close()),
     )
     const forwarding: PeerForwarding = {
@@ -90,5 +92,10 @@ export const peeringOf = (config: NodeConfig, membership: GroupMembership) =>
       const address = router.ownerAddressOf(command.tenantId, commandAccount(command))
       if (address !== undefined) links.deliver(address, command)
     }
-    return { port, forwarding, deliver } satisfies Peering
+    if (config.cluster.secret === undefined) {
+      yield* Effect.logWarning(
+        `CLUSTER_SECRET is not set: the peer port ${port} admits any connection; keep it inside the cluster's network`,
+      )
+    }
+    return { port, secret: config.cluster.secret, forwarding, deliver } satisfies Peering
   })

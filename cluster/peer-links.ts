@@ -9,6 +9,8 @@ import WebSocket from "ws"
 import { decodePeerMessage, encodePeerMessage, type PeerCommand, type PeerMessage } from "./peer-protocol.ts"
 
 export interface PeerLinksConfig {
+  /** The bearer key this node presents to its peers (`CLUSTER_SECRET`), if the cluster has one. */
+  readonly secret?: string | undefined
   readonly answerTimeoutMs: number
   readonly inFlightMax: number
   /** How long a connect may take before the request that waits on it fails. */
@@ -53,7 +55,10 @@ class PeerLink {
   private connect(): Promise<WebSocket> {
     if (this.opened !== undefined) return this.opened
     const opened = new Promise<WebSocket>((resolve, reject) => {
-      const socket = new WebSocket(`ws://${this.address}/v1/peer`, { handshakeTimeout: this.config.connectTimeoutMs })
+      const socket = new WebSocket(`ws://${this.address}/v1/peer`, {
+        handshakeTimeout: this.config.connectTimeoutMs,
+        ...(this.config.secret === undefined ? {} : { headers: { authorization: `Bearer ${this.config.secret}` } }),
+      })
       socket.once("open", () => {
         this.socket = socket
         resolve(socket)

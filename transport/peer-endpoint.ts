@@ -9,6 +9,7 @@
 import type { Outcome } from "../actors/processor.ts"
 import { decodePeerMessage, encodePeerMessage, type PeerMessage } from "../cluster/peer-protocol.ts"
 import type { Command } from "../core/commands.ts"
+import { bearerKey } from "./auth.ts"
 import { accountOfOperation, dispatch } from "./dispatch.ts"
 import type { EdgeState } from "./edge-state.ts"
 import type { WebSocket, WebSocketBehavior } from "./uws.ts"
@@ -105,6 +106,8 @@ const httpRequest = (
 export const makePeerBehavior = (
   state: EdgeState,
   deliver: (command: Command) => void,
+  /** Whether the presented bearer key is the cluster's secret. */
+  admits: (presented: string) => boolean,
 ): WebSocketBehavior<PeerConnection> => ({
   // A forwarded frame is at most a partner's frame plus the envelope.
   maxPayloadLength: state.edge.payloadBytesMax + 1024,
@@ -112,6 +115,18 @@ export const makePeerBehavior = (
   sendPingsAutomatically: true,
   compression: compressionDisabled,
   upgrade: (res, req, context) => {
+    if (!admits(bearerKey(req.getHeader("authorization")))) {
+      res
+        .writeStatus(httpStatusOf.UNAUTHORIZED)
+        .writeHeader("content-type", "application/json")
+        .end(
+          encodeHttpError(
+            "UNAUTHORIZED",
+            "a peer link needs the cluster's secret: Authorization: Bearer <CLUSTER_SECRET>",
+          ),
+        )
+      return
+    }
     res.upgrade<PeerConnection>(
       { closed: false },
       req.getHeader("sec-websocket-key"),

@@ -31,6 +31,8 @@ export interface ServerOptions {
   readonly cluster?: {
     readonly peers: PeerForwarding
     readonly port: number
+    /** The bearer key peers must present (`CLUSTER_SECRET`); undefined admits any connection. */
+    readonly secret?: string | undefined
     /** Runs a saga step another node delivered. */
     readonly deliver: (command: Command) => void
   }
@@ -118,7 +120,8 @@ const startPeerApp = (
   cluster: NonNullable<ServerOptions["cluster"]>,
 ): TemplatedApp => {
   const peerApp = App()
-  peerApp.ws("/v1/peer", makePeerBehavior(state, cluster.deliver))
+  const admits = cluster.secret === undefined ? () => true : adminKeyCheck(cluster.secret)
+  peerApp.ws("/v1/peer", makePeerBehavior(state, cluster.deliver, admits))
   let bound = false
   peerApp.listen(options.host, cluster.port, (listenSocket) => {
     bound = listenSocket !== false

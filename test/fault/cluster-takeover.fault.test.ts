@@ -7,6 +7,7 @@
  * journal) with every acknowledged deposit present.
  */
 import { beforeAll, describe, expect, it } from "vitest"
+import WebSocket from "ws"
 import { type AccountId, shardOf, type TenantId } from "../../core/ids.ts"
 import { stackUp } from "../../scripts/local-stack/stack.ts"
 import { type NodeProcess, startNodeProcess } from "../support/node-process.ts"
@@ -15,6 +16,7 @@ import { WsClient } from "../support/ws-client.ts"
 const run = `cluster${Date.now().toString(36)}`
 const shardCount = 4
 const adminApiKey = "cluster-admin-key-0123"
+const clusterSecret = "cluster-peer-secret-0123"
 const tenant = "bank"
 const apiKey = "cluster-test-key"
 
@@ -32,6 +34,7 @@ const startNode = (nodeId: string, clusterPort: number, cluster = run) =>
     CLUSTER_PORT: String(clusterPort),
     CLUSTER_ADVERTISE: `127.0.0.1:${clusterPort}`,
     ADMIN_API_KEY: adminApiKey,
+    CLUSTER_SECRET: clusterSecret,
     KAFKA_TOPIC: `${cluster}-journal`,
     DYNAMODB_TABLE_PREFIX: cluster,
     REDIS_KEY_PREFIX: cluster,
@@ -80,6 +83,22 @@ describe("a cluster of two nodes", () => {
         const serving = left.shards.every((shard) => shard.status === "serving")
         return left.nodes.length === 2 && serving && JSON.stringify(left) === JSON.stringify(right) ? left : undefined
       }, "both nodes to agree on a two-node map")
+      // The peer port admits only links that present the cluster's secret.
+      for (const secret of [undefined, "not-the-secret-at-all"]) {
+        const status = await new Promise<number>((resolve) => {
+          const link = new WebSocket(
+            "ws://127.0.0.1:17401/v1/peer",
+            secret === undefined ? {} : { headers: { authorization: `Bearer ${secret}` } },
+          )
+          link.once("unexpected-response", (_request, response) => resolve(response.statusCode ?? 0))
+          link.once("open", () => {
+            link.close()
+            resolve(101)
+          })
+          link.once("error", () => resolve(-1))
+        })
+        expect(status).toBe(401)
+      }
       const owned = agreed.nodes.flatMap((node) => node.shards).sort((x, y) => x - y)
       expect(owned).toEqual([0, 1, 2, 3])
       expect(agreed.nodes.map((node) => node.shards.length)).toEqual([2, 2])
