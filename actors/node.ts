@@ -60,6 +60,11 @@ export interface NodeOptions {
 
 const ignoreOutcome: OutcomeCallback = () => {}
 
+/** How long a request for a shard in transit waits for its new incarnation before UNAVAILABLE. */
+const handOffWaitMs = 2_000
+/** Requests that may wait on a hand-off at once; beyond, UNAVAILABLE at once. */
+const handOffWaitersMax = 10_000
+
 function* liveEntries(shard: Shard): Iterable<Entry> {
   for (const value of shard.live.values()) yield { kind: "payment", value }
 }
@@ -94,6 +99,9 @@ class NodeRuntime {
   private owned: ReadonlyArray<number>
   private ownedSet: ReadonlySet<number>
   private readonly clock: RuntimeClock
+  /** True from a new assignment until its shards serve: requests wait for them (bounded) rather than fail. */
+  private handingOff = false
+  private readonly waitingForHandOff = new Set<{ readonly run: () => void; readonly fail: () => void }>()
   /** Counters of incarnations gone, so the gauges keep counting across rebuilds. */
   private retired = { commits: 0, records: 0, partWrites: 0, segments: 0, lookups: 0 }
   private readonly retiredAppendDurations = new DurationHistogram()
@@ -137,6 +145,7 @@ class NodeRuntime {
     if (next.length === this.owned.length && next.every((shard, index) => shard === this.owned[index])) return
     this.owned = next
     this.ownedSet = new Set(next)
+    this.handingOff = true
     const serving = this.serving
     if (serving !== undefined) this.drop(serving.incarnation, "the shard assignment changed")
   }
@@ -177,6 +186,7 @@ class NodeRuntime {
     }
     this.serving = { incarnation, shards, commit, executor, effects }
     this.status = "serving"
+    this.endHandOff(true)
     for (const shard of shards) {
       if (shard !== undefined) effects.run(pendingEffects(shard.live.values(), this.clock.nowMs(), this.limits.policy))
     }
@@ -294,8 +304,42 @@ class NodeRuntime {
     })
   }
 
+  /**
+   * Runs `run` once the shards serve again when a hand-off is under way (answering `fail` after
+   * `handOffWaitMs`, or at once when too many wait); otherwise answers `fail` at once.
+   */
+  whenHandedOff(run: () => void, fail: () => void): void {
+    if (!this.handingOff || this.status === "stopped" || this.waitingForHandOff.size >= handOffWaitersMax) {
+      fail()
+      return
+    }
+    const waiter = {
+      run: () => {
+        cancel()
+        run()
+      },
+      fail: () => {
+        cancel()
+        fail()
+      },
+    }
+    const cancel = this.clock.after(handOffWaitMs, () => {
+      this.waitingForHandOff.delete(waiter)
+      fail()
+    })
+    this.waitingForHandOff.add(waiter)
+  }
+
+  private endHandOff(served: boolean): void {
+    this.handingOff = false
+    const waiters = [...this.waitingForHandOff]
+    this.waitingForHandOff.clear()
+    for (const waiter of waiters) (served ? waiter.run : waiter.fail)()
+  }
+
   readonly stop: Effect.Effect<void> = Effect.suspend(() => {
     this.status = "stopped"
+    this.endHandOff(false)
     this.rebuildCancel?.()
     const serving = this.serving
     if (serving === undefined) return Effect.void
@@ -361,22 +405,29 @@ const shardOfCommand = (command: Command, shardCount: number): number =>
 
 const unavailable = (callback: OutcomeCallback) => callback(reject("UNAVAILABLE", "the node's shards are recovering"))
 
+/** Runs `use` with the executor now, or once a hand-off under way has ended; UNAVAILABLE otherwise. */
+const withExecutor = (runtime: NodeRuntime, callback: OutcomeCallback, use: (executor: CommandExecutor) => void) => {
+  const executor = runtime.executor
+  if (executor !== undefined) {
+    use(executor)
+    return
+  }
+  runtime.whenHandedOff(
+    () => {
+      const served = runtime.executor
+      if (served === undefined) unavailable(callback)
+      else use(served)
+    },
+    () => unavailable(callback),
+  )
+}
+
 const handleOf = (runtime: NodeRuntime): PaymentNodeHandle => ({
-  submit: (command, callback) => {
-    const executor = runtime.executor
-    if (executor === undefined) return unavailable(callback)
-    executor.execute(command, callback)
-  },
-  getAccount: (tenantId, accountId, callback) => {
-    const executor = runtime.executor
-    if (executor === undefined) return unavailable(callback)
-    executor.getAccount(tenantId, accountId, callback)
-  },
-  getPayment: (tenantId, from, paymentId, callback) => {
-    const executor = runtime.executor
-    if (executor === undefined) return unavailable(callback)
-    executor.getPayment(tenantId, from, paymentId, callback)
-  },
+  submit: (command, callback) => withExecutor(runtime, callback, (executor) => executor.execute(command, callback)),
+  getAccount: (tenantId, accountId, callback) =>
+    withExecutor(runtime, callback, (executor) => executor.getAccount(tenantId, accountId, callback)),
+  getPayment: (tenantId, from, paymentId, callback) =>
+    withExecutor(runtime, callback, (executor) => executor.getPayment(tenantId, from, paymentId, callback)),
   deliver: (command) => runtime.route(command),
   reassign: (shards) => runtime.reassign(shards),
   isReady: () => runtime.status === "serving",

@@ -5,6 +5,7 @@
 import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
 import { defaultRuntimeLimits, type RuntimeLimits } from "../../actors/limits.ts"
+import type { PaymentNodeHandle } from "../../actors/node.ts"
 import type { Outcome, Processor } from "../../actors/processor.ts"
 import type { Command } from "../../core/commands.ts"
 import type { AccountId, PaymentId } from "../../core/ids.ts"
@@ -233,5 +234,19 @@ describe("PaymentNode", () => {
     const taker = await start([0])
     expect(fenced).toEqual([journal.writerIdOf([0, 1])])
     await taker.stop()
+  })
+
+  it("holds requests during a hand-off until the new assignment serves, instead of failing them", async () => {
+    const stores = newStores()
+    const node = await startMemoryNode(stores, limits, { ownedShards: [0, 1], forward: () => {} })
+    const handle = node.processor as PaymentNodeHandle
+    await submit(handle, open(a0))
+    await submit(handle, deposit(a0, "d1", 700n))
+    handle.reassign([0])
+    // Asked at once, while shard 0 is being recovered again: answered once it serves.
+    expect(await balanceOf(handle, a0)).toBe(700n)
+    const moved = await submit(handle, open(c1))
+    expect(moved._tag === "Rejection" && moved.code).toBe("UNAVAILABLE")
+    await node.stop()
   })
 })
