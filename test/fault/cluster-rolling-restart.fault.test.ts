@@ -1,0 +1,105 @@
+/**
+ * A rolling restart of a three-node cluster on the real local stack, as Kubernetes does one pod at
+ * a time: each node gets SIGTERM under a stream of deposits sent to every node, drains and exits 0
+ * within 30 s, and comes back with the same NODE_ID. Clients retry what was not answered (or was
+ * answered UNAVAILABLE or OVERLOADED) with the same idempotency key, as the contract says; at the
+ * end every account holds exactly the deposits that were acknowledged, each once.
+ */
+import { beforeAll, describe, expect, it } from "vitest"
+import { stackUp } from "../../scripts/local-stack/stack.ts"
+import { type NodeProcess, startNodeProcess } from "../support/node-process.ts"
+import { WsClient } from "../support/ws-client.ts"
+
+const run = `rolling${Date.now().toString(36)}`
+const apiKey = "rolling-test-key"
+const accounts = Array.from({ length: 12 }, (_, index) => `acct-${index}`)
+
+beforeAll(async () => {
+  await stackUp()
+}, 180_000)
+
+const startNode = (index: number) =>
+  startNodeProcess({
+    MODE: "aws",
+    HOST: "127.0.0.1",
+    TENANTS: `bank:${apiKey}`,
+    NODE_ID: `${run}-${index}`,
+    CLUSTER_PORT: String(17420 + index),
+    CLUSTER_ADVERTISE: `127.0.0.1:${17420 + index}`,
+    KAFKA_TOPIC: `${run}-journal`,
+    DYNAMODB_TABLE_PREFIX: run,
+    REDIS_KEY_PREFIX: run,
+    SHARD_COUNT: "6",
+  })
+
+/** A deposit sent until it is answered with a balance: retried on any other outcome, by its key. */
+const depositUntilAcknowledged = async (
+  ports: () => ReadonlyArray<number>,
+  accountId: string,
+  depositId: string,
+): Promise<void> => {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = ports()[attempt % ports().length] as number
+    try {
+      const client = await WsClient.connect(port, apiKey)
+      try {
+        const answer = await client.request("deposit", { accountId, depositId, amount: "1.00", currency: "EUR" })
+        if (answer.ok) return
+        expect(["UNAVAILABLE", "OVERLOADED"]).toContain(answer.error?.code)
+      } finally {
+        client.close()
+      }
+    } catch {
+      // The node went away under the request: retried on another.
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  throw new Error(`deposit ${depositId} of ${accountId} was never acknowledged`)
+}
+
+describe("a rolling restart of three nodes", () => {
+  it("drains each node in turn with SIGTERM, loses and doubles no acknowledged deposit", async () => {
+    const nodes: Array<NodeProcess> = []
+    for (const index of [0, 1, 2]) nodes.push(await startNode(index))
+    const ports = () => nodes.map((node) => node.port)
+    try {
+      for (const accountId of accounts) {
+        for (;;) {
+          const client = await WsClient.connect(nodes[0]?.port as number, apiKey)
+          const opened = await client.request("openAccount", { accountId, currency: "EUR" })
+          client.close()
+          if (opened.ok || opened.error?.code === "ACCOUNT_EXISTS") break
+          await new Promise((resolve) => setTimeout(resolve, 100))
+        }
+      }
+      let sent = 0
+      let streaming = true
+      const stream = (async () => {
+        while (streaming) {
+          const batch = accounts.map((accountId) => depositUntilAcknowledged(ports, accountId, `d-${sent}`))
+          sent++
+          await Promise.all(batch)
+        }
+      })()
+      for (const index of [0, 1, 2]) {
+        await new Promise((resolve) => setTimeout(resolve, 1_500))
+        const node = nodes[index] as NodeProcess
+        const stoppedAt = Date.now()
+        await node.kill("SIGTERM")
+        expect(node.child.exitCode).toBe(0)
+        expect(Date.now() - stoppedAt).toBeLessThan(30_000)
+        nodes[index] = await startNode(index)
+      }
+      streaming = false
+      await stream
+      expect(sent).toBeGreaterThan(3)
+      const client = await WsClient.connect(nodes[1]?.port as number, apiKey)
+      for (const accountId of accounts) {
+        const answer = await client.request("getAccount", { accountId })
+        expect(answer.account?.balance).toBe(`${sent}.00`)
+      }
+    } finally {
+      await Promise.all(nodes.map((node) => node.kill("SIGKILL")))
+    }
+  }, 300_000)
+})
