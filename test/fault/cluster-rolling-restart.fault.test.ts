@@ -7,8 +7,9 @@
  */
 import { beforeAll, describe, expect, it } from "vitest"
 import { stackUp } from "../../scripts/local-stack/stack.ts"
-import { type NodeProcess, startNodeProcess } from "../support/node-process.ts"
+import type { NodeProcess } from "../support/node-process.ts"
 import { WsClient } from "../support/ws-client.ts"
+import { depositUntilAcknowledged, startClusterNode } from "./support/cluster-nodes.ts"
 
 const run = `rolling${Date.now().toString(36)}`
 const apiKey = "rolling-test-key"
@@ -19,43 +20,7 @@ beforeAll(async () => {
 }, 180_000)
 
 const startNode = (index: number) =>
-  startNodeProcess({
-    MODE: "aws",
-    HOST: "127.0.0.1",
-    TENANTS: `bank:${apiKey}`,
-    NODE_ID: `${run}-${index}`,
-    CLUSTER_PORT: String(17420 + index),
-    CLUSTER_ADVERTISE: `127.0.0.1:${17420 + index}`,
-    KAFKA_TOPIC: `${run}-journal`,
-    DYNAMODB_TABLE_PREFIX: run,
-    REDIS_KEY_PREFIX: run,
-    SHARD_COUNT: "6",
-  })
-
-/** A deposit sent until it is answered with a balance: retried on any other outcome, by its key. */
-const depositUntilAcknowledged = async (
-  ports: () => ReadonlyArray<number>,
-  accountId: string,
-  depositId: string,
-): Promise<void> => {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const port = ports()[attempt % ports().length] as number
-    try {
-      const client = await WsClient.connect(port, apiKey)
-      try {
-        const answer = await client.request("deposit", { accountId, depositId, amount: "1.00", currency: "EUR" })
-        if (answer.ok) return
-        expect(["UNAVAILABLE", "OVERLOADED"]).toContain(answer.error?.code)
-      } finally {
-        client.close()
-      }
-    } catch {
-      // The node went away under the request: retried on another.
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-  throw new Error(`deposit ${depositId} of ${accountId} was never acknowledged`)
-}
+  startClusterNode(run, String(index), 17420 + index, { shardCount: 6, tenants: `bank:${apiKey}` })
 
 describe("a rolling restart of three nodes", () => {
   it("drains each node in turn with SIGTERM, loses and doubles no acknowledged deposit", async () => {
@@ -76,7 +41,7 @@ describe("a rolling restart of three nodes", () => {
       let streaming = true
       const stream = (async () => {
         while (streaming) {
-          const batch = accounts.map((accountId) => depositUntilAcknowledged(ports, accountId, `d-${sent}`))
+          const batch = accounts.map((accountId) => depositUntilAcknowledged(ports, apiKey, accountId, `d-${sent}`))
           sent++
           await Promise.all(batch)
         }

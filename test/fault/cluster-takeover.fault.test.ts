@@ -10,13 +10,12 @@ import { beforeAll, describe, expect, it } from "vitest"
 import WebSocket from "ws"
 import { type AccountId, shardOf, type TenantId } from "../../core/ids.ts"
 import { stackUp } from "../../scripts/local-stack/stack.ts"
-import { type NodeProcess, startNodeProcess } from "../support/node-process.ts"
+import type { NodeProcess } from "../support/node-process.ts"
 import { WsClient } from "../support/ws-client.ts"
+import { agreedMap, clusterStatusOf, eventually, startClusterNode } from "./support/cluster-nodes.ts"
 
 const run = `cluster${Date.now().toString(36)}`
 const shardCount = 4
-const adminApiKey = "cluster-admin-key-0123"
-const clusterSecret = "cluster-peer-secret-0123"
 const tenant = "bank"
 const apiKey = "cluster-test-key"
 
@@ -24,44 +23,10 @@ beforeAll(async () => {
   await stackUp()
 }, 180_000)
 
-/** Each test its own cluster: its own journal topic, tables, lease keys and owners' group. */
-const startNode = (nodeId: string, clusterPort: number, cluster = run) =>
-  startNodeProcess({
-    MODE: "aws",
-    HOST: "127.0.0.1",
-    TENANTS: `${tenant}:${apiKey}`,
-    NODE_ID: `${cluster}-${nodeId}`,
-    CLUSTER_PORT: String(clusterPort),
-    CLUSTER_ADVERTISE: `127.0.0.1:${clusterPort}`,
-    ADMIN_API_KEY: adminApiKey,
-    CLUSTER_SECRET: clusterSecret,
-    KAFKA_TOPIC: `${cluster}-journal`,
-    DYNAMODB_TABLE_PREFIX: cluster,
-    REDIS_KEY_PREFIX: cluster,
-    SHARD_COUNT: String(shardCount),
-  })
+const startNode = (nodeId: string, peerPort: number, cluster = run) =>
+  startClusterNode(cluster, nodeId, peerPort, { shardCount, tenants: `${tenant}:${apiKey}` })
 
-interface ClusterStatus {
-  readonly nodes: ReadonlyArray<{ readonly nodeId: string; readonly shards: ReadonlyArray<number> }>
-  readonly shards: ReadonlyArray<{ readonly shard: number; readonly owner: string | null; readonly status: string }>
-}
-
-const statusOf = async (node: NodeProcess): Promise<ClusterStatus> => {
-  const response = await fetch(`http://127.0.0.1:${node.port}/v1/cluster`, {
-    headers: { authorization: `Bearer ${adminApiKey}` },
-  })
-  return (await response.json()) as ClusterStatus
-}
-
-const eventually = async <A>(probe: () => Promise<A | undefined>, what: string, timeoutMs = 30_000): Promise<A> => {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await probe().catch(() => undefined)
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 200))
-  }
-}
+const statusOf = clusterStatusOf
 
 /** An account of each shard, so every shard has something to take over. */
 const accountOf = (shard: number): string => {
@@ -78,11 +43,7 @@ describe("a cluster of two nodes", () => {
     const nodes = { [`${run}-a`]: a, [`${run}-b`]: b }
     try {
       // Both agree on one map with both nodes and every shard serving.
-      const agreed = await eventually(async () => {
-        const [left, right] = await Promise.all([statusOf(a), statusOf(b)])
-        const serving = left.shards.every((shard) => shard.status === "serving")
-        return left.nodes.length === 2 && serving && JSON.stringify(left) === JSON.stringify(right) ? left : undefined
-      }, "both nodes to agree on a two-node map")
+      const agreed = await agreedMap([a, b], 2)
       // The peer port admits only links that present the cluster's secret.
       for (const secret of [undefined, "not-the-secret-at-all"]) {
         const status = await new Promise<number>((resolve) => {
@@ -181,11 +142,7 @@ describe("a cluster of two nodes", () => {
     const a = await startNode("p", 17411, paused)
     const b = await startNode("q", 17412, paused)
     try {
-      const agreed = await eventually(async () => {
-        const [left, right] = await Promise.all([statusOf(a), statusOf(b)])
-        const serving = left.shards.every((shard) => shard.status === "serving")
-        return left.nodes.length === 2 && serving && JSON.stringify(left) === JSON.stringify(right) ? left : undefined
-      }, "both nodes to agree on a two-node map")
+      const agreed = await agreedMap([a, b], 2)
       const shardOfA = agreed.nodes.find((node) => node.nodeId === `${paused}-p`)?.shards[0] as number
       const accountId = accountOf(shardOfA)
       const viaA = await WsClient.connect(a.port, apiKey)
