@@ -18,9 +18,10 @@ export const startClusterNode = (
   cluster: string,
   nodeId: string,
   peerPort: number,
-  options: { readonly shardCount: number; readonly tenants: string },
+  options: { readonly shardCount: number; readonly tenants: string; readonly env?: Record<string, string> },
 ) =>
   startNodeProcess({
+    ...options.env,
     MODE: "aws",
     HOST: "127.0.0.1",
     TENANTS: options.tenants,
