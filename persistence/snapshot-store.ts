@@ -85,8 +85,9 @@ export class SnapshotStore extends Context.Service<
     /** Largest part (sum of its sections) the store takes in one write. */
     readonly partBytesMax: number
     /**
-     * Claims the shard for `epoch`: fails with SnapshotFenced if a newer epoch has claimed it,
-     * and from then on saves with an older epoch fail. Returns the latest snapshot, if any.
+     * Claims the shard for `epoch`: fails with SnapshotFenced if this or a newer epoch has claimed
+     * it (an epoch is claimed at most once, so two ownerships never share one), and from then on
+     * saves with an older epoch fail. Returns the latest snapshot, if any.
      */
     readonly claim: (
       shard: number,

@@ -119,7 +119,9 @@ export const makeDynamoDbSnapshotStore = Effect.fnUntraced(function* (config: Dy
           TableName: shardsTable,
           Key: { shard: numberValue(shard) },
           UpdateExpression: "SET #claimEpoch = :epoch",
-          ConditionExpression: "attribute_not_exists(#claimEpoch) OR #claimEpoch <= :epoch",
+          // Strictly newer: an epoch is claimed at most once, so two owners can never share one, even
+          // if the lease store handed one out twice (a Redis failover losing an INCR).
+          ConditionExpression: "attribute_not_exists(#claimEpoch) OR #claimEpoch < :epoch",
           ExpressionAttributeNames: { "#claimEpoch": "claimEpoch" },
           ExpressionAttributeValues: { ":epoch": numberValue(epoch) },
           // The updated item is read atomically with the claim: the checkpoint as of this claim.

@@ -121,7 +121,8 @@ const claim = (environment: LedgerEnvironment, shard: number, epoch: number) =>
     const saved = yield* transact(environment, shard, (): StoredCheckpoint["saved"] | Fenced => {
       const stored = environment.checkpoints.get(shard)
       const claimEpoch = stored?.claimEpoch ?? 0
-      if (claimEpoch > epoch) return { fencedBy: claimEpoch }
+      // Strictly newer: an epoch is claimed at most once.
+      if (claimEpoch >= epoch) return { fencedBy: claimEpoch }
       const savedCheckpoint = stored?.saved ?? null
       environment.checkpoints.putSync(shard, { ...stored, claimEpoch: epoch, saved: savedCheckpoint })
       return savedCheckpoint

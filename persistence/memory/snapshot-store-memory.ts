@@ -79,7 +79,8 @@ export const makeMemorySnapshotStore = (control: MemorySnapshotControl, partByte
       Effect.suspend((): Effect.Effect<ClaimedSnapshot | undefined, SnapshotUnavailable | SnapshotFenced> => {
         if (control.outage) return unavailable(shard)
         const current = claimedEpochs.get(shard) ?? 0
-        if (current > epoch) return Effect.fail(new SnapshotFenced({ shard, epoch: current }))
+        // Strictly newer, as every store: an epoch is claimed at most once.
+        if (current >= epoch) return Effect.fail(new SnapshotFenced({ shard, epoch: current }))
         claimedEpochs.set(shard, epoch)
         const checkpoint = control.checkpoints.get(shard)
         return Effect.succeed(checkpoint === undefined ? undefined : claimed(control, shard, checkpoint))

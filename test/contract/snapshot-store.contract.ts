@@ -178,6 +178,9 @@ export const snapshotStoreContract = (
             if (staleSave._tag === "Failure") expect(staleSave.failure._tag).toBe("SnapshotFenced")
             const staleClaim = yield* Effect.result(store.claim(2, 1))
             expect(staleClaim._tag).toBe("Failure")
+            // An epoch already claimed is never claimed again, not even by its own owner.
+            const repeatedClaim = yield* Effect.result(store.claim(2, 2))
+            expect(repeatedClaim._tag === "Failure" && repeatedClaim.failure._tag).toBe("SnapshotFenced")
             const claimed = yield* store.claim(2, 3)
             expect(claimed?.checkpoint).toEqual(checkpointOf(2, 1, 5, 301, 301))
             expect(claimedAccounts(claimed)).toEqual([accountEntity("acc-1", 5n, 2)])
