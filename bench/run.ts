@@ -6,6 +6,7 @@
  *                    [--warmup-ms 5000] [--window-ms 60000] [--capture-delay-ms 50]
  *                    [--sweep [--sweep-from 1000] [--p99-ms-max 5]] [--no-baselines] [--profile]
  *                    [--report-dir bench/results]
+ *                    [--nodes 3 [--sweep] | --nodes-series 1,2,3] [--takeover]   (aws mode)
  *
  * --sweep steps the offered rate up (x1.5) until the latency SLO of bench/slo.json breaks and reports
  * the highest rate that met it (the sustainable throughput), for the product and for the bare echo
@@ -21,6 +22,15 @@
  * `captureDelayMs`, or --capture-delay-ms) and each step on its own; outside a sweep it is followed,
  * on the same node, by transfers between the same accounts at the same rate, and each step's p99
  * is judged against theirs (bench/slo.json `lifecycle`).
+ *
+ * --nodes N (1 to 5, aws mode) runs the scenario against a cluster of N nodes on loopback, formed
+ * under names unique to the run and measured once they agree on the shard map: the generator's
+ * connections go to the nodes in turn (so about (N - 1)/N of the requests are forwarded), the
+ * budget sums every node process. --nodes-series 1,2,3 (or --nodes 3 --sweep: with a cluster the
+ * sweep is over the node count, not the rate) measures each size at the same rate on a fresh
+ * cluster and prints a comparison table. --takeover then SIGKILLs one node of the largest cluster
+ * under the same load and times how long the survivors take to serve every shard again. Without
+ * --nodes the run uses one node outside a cluster, as before.
  */
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -36,10 +46,19 @@ import type { AuthorizeCaptureWorkload, LoadPlan, LoadResult, TransferWorkload }
 import { runLoad, seedAccounts } from "./load/run-load.ts"
 import { formatFrames, latestCpuProfile, summarizeCpuProfile } from "./profile/summarize.ts"
 import { type BenchReport, type LoadBaseline, type ReportRun, writeReport } from "./report/report.ts"
+import {
+  type ClusterComparisonRow,
+  clusterConnectionsOf,
+  formatComparison,
+  nodeCountsOf,
+  routingSharesOf,
+  type TakeoverFigures,
+} from "./runner/cluster-figures.ts"
 import { type MeasuredRun, runMeasured } from "./runner/measured-run.ts"
 import { formatBudget, judgeCpuBudget, type NodeBudget } from "./runner/node-budget.ts"
 import { formatVerdict, judgeLifecycleRun, loadSloTargets, meetsLatencySlo, type SloVerdict } from "./runner/slo.ts"
 import { formatSoakWindow, judgeSoak } from "./runner/soak.ts"
+import { startTargetCluster, type TargetCluster } from "./runner/target-cluster.ts"
 import { type BenchMode, startTargetNode, type TargetNode } from "./runner/target-node.ts"
 import { loadScenario, planFromScenario, type Scenario } from "./scenarios/scenarios.ts"
 import { describeMachine, machineFacts } from "./support/machine.ts"
@@ -62,6 +81,9 @@ const { values } = parseArgs({
     profile: { type: "boolean", default: false },
     "report-dir": { type: "string", default: "bench/results" },
     "ceiling-ms": { type: "string", default: "8000" },
+    nodes: { type: "string" },
+    "nodes-series": { type: "string" },
+    takeover: { type: "boolean", default: false },
   },
 })
 
@@ -174,18 +196,23 @@ const reportMeasured = (
   return { run: { label, ...measured }, verdicts }
 }
 
+/** A node or a cluster under measurement; a cluster's `ports` spread the generator's connections over its nodes. */
+type ProductTarget = TargetNode & { readonly ports?: ReadonlyArray<number> }
+
+const targetOf = (node: ProductTarget) => ({
+  host: "127.0.0.1",
+  port: node.port,
+  apiKey: node.apiKey,
+  ...(node.ports === undefined ? {} : { ports: node.ports }),
+})
+
 /** The product's rate sweep, each step measured on the node; the CPU target is judged at the steps it applies to. */
-const sweepProduct = async (node: TargetNode, scenario: Scenario, mode: BenchMode) => {
-  const target = { host: "127.0.0.1", port: node.port, apiKey: node.apiKey }
+const sweepProduct = async (node: ProductTarget, scenario: Scenario, labelPrefix: string, overrides: Overrides) => {
   const runAt = (rate: number) =>
-    runMeasured(
-      node,
-      planFromScenario(scenario, target, { ...overridesFromArguments(), ratePerSecond: rate }),
-      progress,
-    )
+    runMeasured(node, planFromScenario(scenario, targetOf(node), { ...overrides, ratePerSecond: rate }), progress)
   const steps = await sweep("product", runAt)
   const runs: Array<ReportRun> = steps.map((step) => ({
-    label: `${mode} @ ${step.rate}/s`,
+    label: `${labelPrefix} @ ${step.rate}/s`,
     result: step.result,
     ...(step.budget === undefined ? {} : { budget: step.budget }),
   }))
@@ -212,8 +239,8 @@ const transfersLike = (workload: AuthorizeCaptureWorkload): TransferWorkload => 
  * saved what the first run left behind, and each step's p99 judged against the transfers'.
  */
 const measureTransfersBeside = async (
-  node: TargetNode,
-  mode: BenchMode,
+  node: ProductTarget,
+  labelPrefix: string,
   plan: LoadPlan,
   workload: AuthorizeCaptureWorkload,
   lifecycle: LoadResult,
@@ -222,7 +249,7 @@ const measureTransfersBeside = async (
   const transferPlan: LoadPlan = { ...plan, workload: transfersLike(workload) }
   const measured = await runMeasured(node, transferPlan, progress)
   endProgress()
-  const label = `${mode} ws transfers (same accounts) @ ${plan.ratePerSecond}/s`
+  const label = `${labelPrefix} ws transfers (same accounts) @ ${plan.ratePerSecond}/s`
   const { run, verdicts } = reportMeasured(label, transferPlan, measured)
   const targets = loadSloTargets().lifecycle
   if (targets === undefined) {
@@ -234,52 +261,204 @@ const measureTransfersBeside = async (
   return { run, verdicts: [...verdicts, ...comparison] }
 }
 
+/**
+ * Seeds a started node (or cluster) and measures the scenario on it: a rate sweep when `rateSweep`,
+ * else one run, followed by transfers beside an authorize-capture run and, over HTTP, by autocannon.
+ */
+const measureOn = async (
+  node: ProductTarget,
+  scenario: Scenario,
+  labelPrefix: string,
+  overrides: Overrides,
+  rateSweep: boolean,
+) => {
+  if (scenario.workload.kind === "echo") throw new Error(`scenario ${scenario.name} does not drive the product`)
+  const target = targetOf(node)
+  const residentBeforeSeedBytes = node.residentBytes()
+  await seedAccounts({ ...target, protocol: "ws" }, scenario.workload, progress)
+  endProgress()
+  const residentPerAccountBytes = Math.round(
+    (node.residentBytes() - residentBeforeSeedBytes) / scenario.workload.accounts,
+  )
+  log(`seeded ${scenario.workload.accounts} accounts; resident memory grew ${residentPerAccountBytes} bytes/account`)
+  if (!(await node.snapshotsCaughtUp(300_000))) log("snapshots did not catch up with the seeding in 300 s")
+  if (rateSweep) return { ...(await sweepProduct(node, scenario, labelPrefix, overrides)), residentPerAccountBytes }
+  const plan = planFromScenario(scenario, target, overrides)
+  const measured = await runMeasured(node, plan, progress)
+  endProgress()
+  const label = `${labelPrefix} ${scenario.protocol} @ ${plan.ratePerSecond}/s`
+  const { run, verdicts } = reportMeasured(label, plan, measured)
+  const workload = scenario.workload
+  if (workload.kind === "authorize-capture") {
+    const beside = await measureTransfersBeside(node, labelPrefix, plan, workload, measured.result)
+    return {
+      steps: [],
+      runs: [run, beside.run],
+      verdicts: [...verdicts, ...beside.verdicts],
+      residentPerAccountBytes,
+    }
+  }
+  const runs = [run]
+  if (scenario.protocol !== "http") return { steps: [], runs, verdicts, residentPerAccountBytes }
+  // HTTP is also measured the way autocannon does (closed loop), beside the open-loop figures.
+  const closedLoop = await runAutocannon({
+    target,
+    workload,
+    connections: plan.connections,
+    durationMs: plan.durationMs,
+    requestsMax: plan.requestsMax * 10,
+  })
+  // autocannon takes one address: a cluster's closed loop goes to its first node only.
+  const where = node.ports === undefined ? "" : " (first node only)"
+  log(
+    `autocannon closed loop${where}, ${closedLoop.connections} connections: ${closedLoop.requestsPerSecond} requests/s, ` +
+      `p50 ${closedLoop.latencyMs.p50} ms, p99 ${closedLoop.latencyMs.p99} ms, p99.9 ${closedLoop.latencyMs.p999} ms, ` +
+      `non-2xx ${closedLoop.non2xx}, errors ${closedLoop.errors}`,
+  )
+  return { steps: [], runs, verdicts, residentPerAccountBytes, closedLoop }
+}
+
 const measureProduct = async (scenario: Scenario, mode: BenchMode, profileDirectory: string | undefined) => {
   if (scenario.workload.kind === "echo") throw new Error(`scenario ${scenario.name} does not drive the product`)
   const node = await startTargetNode({ mode, shardCount: scenario.workload.shardCount, profileDirectory })
   try {
-    const target = { host: "127.0.0.1", port: node.port, apiKey: node.apiKey }
-    const residentBeforeSeedBytes = node.residentBytes()
-    await seedAccounts({ ...target, protocol: "ws" }, scenario.workload, progress)
-    endProgress()
-    const residentPerAccountBytes = Math.round(
-      (node.residentBytes() - residentBeforeSeedBytes) / scenario.workload.accounts,
-    )
-    log(`seeded ${scenario.workload.accounts} accounts; resident memory grew ${residentPerAccountBytes} bytes/account`)
-    if (!(await node.snapshotsCaughtUp(300_000))) log("snapshots did not catch up with the seeding in 300 s")
-    if (values.sweep) return { ...(await sweepProduct(node, scenario, mode)), residentPerAccountBytes }
-    const plan = planFromScenario(scenario, target, overridesFromArguments())
-    const measured = await runMeasured(node, plan, progress)
-    endProgress()
-    const { run, verdicts } = reportMeasured(`${mode} ${scenario.protocol} @ ${plan.ratePerSecond}/s`, plan, measured)
-    const workload = scenario.workload
-    if (workload.kind === "authorize-capture") {
-      const beside = await measureTransfersBeside(node, mode, plan, workload, measured.result)
-      return {
-        steps: [],
-        runs: [run, beside.run],
-        verdicts: [...verdicts, ...beside.verdicts],
-        residentPerAccountBytes,
-      }
-    }
-    const runs = [run]
-    if (scenario.protocol !== "http") return { steps: [], runs, verdicts, residentPerAccountBytes }
-    // HTTP is also measured the way autocannon does (closed loop), beside the open-loop figures.
-    const closedLoop = await runAutocannon({
-      target,
-      workload,
-      connections: plan.connections,
-      durationMs: plan.durationMs,
-      requestsMax: plan.requestsMax * 10,
-    })
-    log(
-      `autocannon closed loop, ${closedLoop.connections} connections: ${closedLoop.requestsPerSecond} requests/s, ` +
-        `p50 ${closedLoop.latencyMs.p50} ms, p99 ${closedLoop.latencyMs.p99} ms, p99.9 ${closedLoop.latencyMs.p999} ms, ` +
-        `non-2xx ${closedLoop.non2xx}, errors ${closedLoop.errors}`,
-    )
-    return { steps: [], runs, verdicts, residentPerAccountBytes, closedLoop }
+    return await measureOn(node, scenario, mode, overridesFromArguments(), values.sweep)
   } finally {
     await node.stop()
+  }
+}
+
+/** When, into the takeover's load run, the node is killed: the generator and every link are warm by then. */
+const takeoverKillAtMs = 3_000
+/** How long the load goes on after the kill: the 6 s session, the rebalance and the recoveries, with room to spare. */
+const takeoverLoadMs = 20_000
+/** How long the survivors get to agree on a map with every shard serving before the takeover counts as failed. */
+const takeoverTimeoutMs = 60_000
+
+/**
+ * Under the scenario's load at the run's rate, SIGKILLs the cluster's last node and times the
+ * takeover as GET /v1/cluster shows it; the load's figures count from the kill on.
+ */
+const measureTakeover = async (
+  cluster: TargetCluster,
+  scenario: Scenario,
+  overrides: Overrides,
+): Promise<TakeoverFigures> => {
+  // Windows are for a soak's minutes; the takeover's run is one stretch.
+  const { windowMs: _soakWindowMs, ...plan } = planFromScenario(scenario, targetOf(cluster), {
+    ...overrides,
+    warmupMs: takeoverKillAtMs,
+    durationMs: takeoverKillAtMs + takeoverLoadMs,
+  })
+  const victim = cluster.nodeIds.length - 1
+  const killedNodeId = cluster.nodeIds[victim] as string
+  let takeover: Promise<number | null> | undefined
+  let killTimer: NodeJS.Timeout | undefined
+  const scheduleKill = (startAtEpochMs: number) => {
+    killTimer = setTimeout(
+      () => {
+        takeover = cluster.killAndTimeTakeover(victim, takeoverTimeoutMs)
+        // Awaited once the run is over, which rethrows; until then a failure must not count as unhandled.
+        takeover.catch(() => {})
+      },
+      Math.max(0, startAtEpochMs + takeoverKillAtMs - Date.now()),
+    )
+  }
+  log(`takeover: SIGKILL of ${killedNodeId} ${takeoverKillAtMs / 1000} s into a run at ${plan.ratePerSecond}/s`)
+  try {
+    const result = await runLoad(plan, progress, scheduleKill)
+    endProgress()
+    if (takeover === undefined) throw new Error("assertion: the takeover's run ended before the kill")
+    const takeoverMs = await takeover
+    return { nodeCount: cluster.nodeIds.length, killedNodeId, takeoverMs, result }
+  } finally {
+    clearTimeout(killTimer)
+  }
+}
+
+const formatTakeover = (figures: TakeoverFigures): string => {
+  const survivors = figures.nodeCount === 2 ? "the survivor" : `the ${figures.nodeCount - 1} survivors`
+  const outcome =
+    figures.takeoverMs === null
+      ? `${survivors} did not agree on a map with every shard serving within ${takeoverTimeoutMs / 1000} s`
+      : `${survivors} served every shard again after ${(figures.takeoverMs / 1000).toFixed(1)} s ` +
+        "(SIGKILL to an agreed map on GET /v1/cluster, polled every 0.2 s)"
+  return `takeover of ${figures.killedNodeId} (1 of ${figures.nodeCount}): ${outcome}
+${summaryLine("  load from the kill on", figures.result)}`
+}
+
+const nodesText = (nodeCount: number): string => `${nodeCount} node${nodeCount === 1 ? "" : "s"}`
+
+/** One cluster size: a fresh cluster, seeded and measured at the run's rate, its routing shares, the takeover if asked. */
+const measureCluster = async (scenario: Scenario, nodeCount: number, withTakeover: boolean) => {
+  const workload = scenario.workload
+  if (workload.kind === "echo") throw new Error(`scenario ${scenario.name} does not drive the product`)
+  const cluster = await startTargetCluster({ nodeCount, shardCount: workload.shardCount })
+  try {
+    log(
+      `cluster ${cluster.name}: ${nodesText(nodeCount)} on ports ${cluster.ports.join(", ")}, ` +
+        `every shard serving on one agreed map after ${(cluster.formedMs / 1000).toFixed(1)} s`,
+    )
+    const connections = clusterConnectionsOf(scenario.connections, scenario.workers, nodeCount)
+    const overrides: Overrides = { ...overridesFromArguments(), connections }
+    const label = `aws ${nodeCount}-node cluster`
+    const measured = await measureOn(cluster, scenario, label, overrides, false)
+    const mapAfter = await cluster.agreedMap(5_000).catch(() => undefined)
+    if (JSON.stringify(mapAfter) !== JSON.stringify(cluster.map))
+      log("  the shard map moved during the run: the routing shares below are of the map before it")
+    const routing = routingSharesOf(cluster.map, cluster.nodeIds, workload)
+    log(
+      `  routing (from the shard map and the workload's picker, ${connections} connections over ${nodesText(nodeCount)}): ` +
+        `${(routing.forwarded * 100).toFixed(1)}% forwarded to the owner, ` +
+        `${(routing.crossNode * 100).toFixed(1)}% cross-node (the credit over a peer link)`,
+    )
+    const first = measured.runs[0]
+    if (first?.budget === undefined) throw new Error("assertion: a cluster run is measured with its budget")
+    const row: ClusterComparisonRow = { nodeCount, connections, result: first.result, budget: first.budget, routing }
+    // Printed with the comparison, as its own line.
+    const takeover = withTakeover ? await measureTakeover(cluster, scenario, overrides) : undefined
+    return { ...measured, row, takeover }
+  } finally {
+    await cluster.stop()
+  }
+}
+
+/**
+ * Every cluster size in turn, each on its own cluster at the same rate, then the comparison; the
+ * takeover runs on the largest size (it needs a survivor).
+ */
+const measureClusters = async (scenario: Scenario, nodeCounts: ReadonlyArray<number>) => {
+  const largest = Math.max(...nodeCounts)
+  if (values.takeover && largest < 2) log("--takeover needs a cluster of 2 nodes or more: skipped")
+  const runs: Array<ReportRun> = []
+  const verdicts: Array<SloVerdict> = []
+  const comparison: Array<ClusterComparisonRow> = []
+  let takeover: TakeoverFigures | undefined
+  let residentPerAccountBytes = 0
+  for (const nodeCount of nodeCounts) {
+    const measured = await measureCluster(scenario, nodeCount, values.takeover && nodeCount === largest && largest >= 2)
+    runs.push(...measured.runs)
+    verdicts.push(...measured.verdicts)
+    comparison.push(measured.row)
+    takeover = measured.takeover ?? takeover
+    residentPerAccountBytes = measured.residentPerAccountBytes
+  }
+  log(
+    `cluster comparison (${scenario.name}, the same offered rate; CPU summed over every node process; ` +
+      "forwarded and cross-node computed from the shard map):",
+  )
+  log(formatComparison(comparison))
+  log(
+    "  every node, the generator and the local stack share this machine's cores: more nodes compete for " +
+      "them, so the table shows each node's and each hop's cost, not how a cluster of machines scales",
+  )
+  if (takeover !== undefined) log(formatTakeover(takeover))
+  return {
+    steps: [],
+    runs,
+    verdicts,
+    residentPerAccountBytes,
+    cluster: { comparison, ...(takeover === undefined ? {} : { takeover }) },
   }
 }
 
@@ -349,16 +528,25 @@ const main = async () => {
   if (values.scenario === undefined) throw new Error("--scenario <name> is required (see bench/scenarios)")
   const mode = values.mode as BenchMode
   if (mode !== "embedded" && mode !== "aws") throw new Error(`--mode must be embedded or aws, not ${values.mode}`)
+  const nodeCounts = nodeCountsOf({ nodes: values.nodes, nodesSeries: values["nodes-series"], sweep: values.sweep })
+  if (nodeCounts !== undefined && mode !== "aws")
+    throw new Error("--nodes and --nodes-series start a cluster: aws mode only")
+  if (nodeCounts !== undefined && values.profile) throw new Error("--profile profiles one node: run it without --nodes")
+  if (nodeCounts === undefined && values.takeover) throw new Error("--takeover needs a cluster: add --nodes 2 or more")
   const scenario = withCaptureDelayOverride(loadScenario(values.scenario))
   log(`machine: ${describeMachine()}`)
-  log(`scenario ${scenario.name} (${mode}): ${scenario.description}`)
+  const nodesNote = nodeCounts === undefined ? "" : `, a cluster of ${nodeCounts.map(nodesText).join(", then ")}`
+  log(`scenario ${scenario.name} (${mode}${nodesNote}): ${scenario.description}`)
   if (scenario.requires !== undefined) {
     log(`not runnable: the scenario needs ${scenario.requires}, which the product does not have yet`)
     return
   }
   const startedAt = new Date().toISOString()
   const profileDirectory = values.profile ? mkdtempSync(join(tmpdir(), "bench-profile-")) : undefined
-  const product = await measureProduct(scenario, mode, profileDirectory)
+  const product =
+    nodeCounts === undefined
+      ? await measureProduct(scenario, mode, profileDirectory)
+      : await measureClusters(scenario, nodeCounts)
   const profilePath = profileDirectory === undefined ? undefined : latestCpuProfile(profileDirectory)
   const topFrames = profilePath === undefined ? undefined : summarizeCpuProfile(profilePath, 20)
   if (topFrames !== undefined) log(`where the node's time went (CPU profile):\n${formatFrames(topFrames)}`)
@@ -371,7 +559,8 @@ const main = async () => {
   }
   const report: BenchReport = {
     scenario: scenario.name,
-    mode,
+    // A cluster's report is named after its sizes too, so it never replaces the one-node report of the day.
+    mode: nodeCounts === undefined ? mode : `${mode}-${nodeCounts.join("-")}-nodes`,
     startedAt,
     machine: machineFacts(),
     settings: {
@@ -379,12 +568,14 @@ const main = async () => {
       ...overridesFromArguments(),
       residentPerAccountBytes: product.residentPerAccountBytes,
       ...("closedLoop" in product ? { autocannonClosedLoop: product.closedLoop } : {}),
+      ...(nodeCounts === undefined ? {} : { nodes: nodeCounts }),
     },
     runs: product.runs,
     baselines,
     ...(product.verdicts.length === 0 ? {} : { slo: product.verdicts }),
     ...(product.steps.length === 0 ? {} : { sweep: product.steps }),
     ...(topFrames === undefined ? {} : { profile: { topFrames } }),
+    ...("cluster" in product ? { cluster: product.cluster } : {}),
   }
   const paths = await writeReport(report, values["report-dir"])
   log(`report: ${paths.jsonPath} and ${paths.htmlPath}`)

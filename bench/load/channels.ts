@@ -41,6 +41,21 @@ export const assertLoopback = (host: string): void => {
     throw new Error(`load targets must be loopback (127.0.0.1, ::1, localhost), not ${host}`)
 }
 
+/**
+ * The target of a worker's connection `connectionIndex`: a cluster's nodes in turn. The generator
+ * sends on its connections in turn too, so each node receives an equal share of the requests when
+ * the worker's connection count is a multiple of the node count (the cluster runner makes it so).
+ */
+export const connectionTargetOf = (target: Target, connectionIndex: number): Target => {
+  const ports = target.ports
+  if (ports === undefined) return target
+  if (!(Number.isInteger(connectionIndex) && connectionIndex >= 0)) {
+    throw new Error(`assertion: connection index ${connectionIndex}`)
+  }
+  if (ports.length === 0) throw new Error("assertion: a target with ports names at least one")
+  return { ...target, port: ports[connectionIndex % ports.length] as number }
+}
+
 const hostInUrl = (host: string): string => (host.includes(":") ? `[${host}]` : host)
 
 export const openWebSocket = (target: Target): Promise<WebSocket> => {

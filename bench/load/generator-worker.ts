@@ -5,7 +5,7 @@
  * its merged figures; then it exits.
  */
 import type http from "node:http"
-import { type Channel, httpAgentOf, httpChannel, webSocketChannel } from "./channels.ts"
+import { type Channel, connectionTargetOf, httpAgentOf, httpChannel, webSocketChannel } from "./channels.ts"
 import { OpenLoopGenerator } from "./generator.ts"
 import type { FromWorker, ToWorker, WorkerShare } from "./messages.ts"
 
@@ -22,11 +22,15 @@ const openChannels = async (
   const { target, inFlightMaxPerConnection } = share.plan
   if (target.protocol === "http") {
     const agent = httpAgentOf(share.connections)
-    const channels = Array.from({ length: share.connections }, () => httpChannel(target, agent, onAnswer))
+    const channels = Array.from({ length: share.connections }, (_, index) =>
+      httpChannel(connectionTargetOf(target, index), agent, onAnswer),
+    )
     return { channels, agent }
   }
   const channels = await Promise.all(
-    Array.from({ length: share.connections }, () => webSocketChannel(target, inFlightMaxPerConnection, onAnswer)),
+    Array.from({ length: share.connections }, (_, index) =>
+      webSocketChannel(connectionTargetOf(target, index), inFlightMaxPerConnection, onAnswer),
+    ),
   )
   return { channels, agent: undefined }
 }

@@ -64,6 +64,11 @@ export interface LoadPlan {
     readonly port: number
     readonly apiKey: string
     readonly protocol: "ws" | "http"
+    /**
+     * Every node of a cluster (`port` among them): each worker's connection j goes to
+     * `ports[j % ports.length]` (see `connectionTargetOf`). Unset, every connection goes to `port`.
+     */
+    readonly ports?: ReadonlyArray<number>
   }
   readonly ratePerSecond: number
   readonly durationMs: number

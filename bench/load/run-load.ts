@@ -28,6 +28,10 @@ const readyTimeoutMs = 30_000
 
 export const validatePlan = (plan: LoadPlan): void => {
   assertLoopback(plan.target.host)
+  const ports = plan.target.ports
+  if (ports !== undefined && (ports.length === 0 || !ports.every((port) => Number.isInteger(port) && port > 0))) {
+    throw new Error(`plan.target.ports must be one or more ports, not ${JSON.stringify(ports)}`)
+  }
   const positive = { ratePerSecond: plan.ratePerSecond, durationMs: plan.durationMs, connections: plan.connections }
   for (const [name, value] of Object.entries({
     ...positive,

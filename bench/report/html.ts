@@ -5,6 +5,7 @@
  * the three plots.
  */
 import type { LoadResult } from "../load/plan.ts"
+import { comparisonCells, comparisonHeaders } from "../runner/cluster-figures.ts"
 import { isLoadBaseline, operationLabel, reportCharts } from "./charts.ts"
 import { escapeXml, formatNumber } from "./plots.ts"
 import type { BenchReport, ReportRun } from "./report.ts"
@@ -267,6 +268,27 @@ const sweepTable = (sweep: NonNullable<BenchReport["sweep"]>): string =>
     ),
   )
 
+/** The cluster sizes side by side (the same cells as the console's table), and the takeover when it was timed. */
+const clusterSection = (cluster: NonNullable<BenchReport["cluster"]>): string => {
+  const rows = cluster.comparison.map(
+    (row) =>
+      `<tr>${comparisonCells(row)
+        .map((text) => cell(text))
+        .join("")}</tr>`,
+  )
+  const takeover = cluster.takeover
+  const takeoverText =
+    takeover === undefined
+      ? ""
+      : `<p>Takeover: ${escapeXml(takeover.killedNodeId)} (1 of ${takeover.nodeCount}) was killed with SIGKILL under load; ` +
+        (takeover.takeoverMs === null
+          ? "the survivors did not serve every shard again in time."
+          : `the survivors served every shard again after ${(takeover.takeoverMs / 1000).toFixed(1)} s.`) +
+        ` From the kill on: achieved ${formatNumber(takeover.result.achievedRate)}/s, p99 ${milliseconds(takeover.result.latencyMs.p99)} ms, ` +
+        `errors ${escapeXml(formatErrors(takeover.result.errorsByCode))}.</p>`
+  return table(comparisonHeaders, rows) + takeoverText
+}
+
 const profileTable = (profile: NonNullable<BenchReport["profile"]>): string =>
   table(
     ["self %", "function", "where"],
@@ -298,6 +320,7 @@ export const renderReportHtml = (report: BenchReport): string => {
     report.slo === undefined ? "" : `<h2>SLOs</h2>${sloTable(report.slo)}`,
     report.baselines.length === 0 ? "" : `<h2>Baselines</h2>${baselinesTable(report)}`,
     report.sweep === undefined ? "" : `<h2>Rate sweep</h2>${sweepTable(report.sweep)}`,
+    report.cluster === undefined ? "" : `<h2>Cluster sizes at one rate</h2>${clusterSection(report.cluster)}`,
     `<h2>Plots</h2>${charts.spectrum}${charts.throughput}${charts.p99}`,
     report.profile === undefined ? "" : `<h2>CPU profile: top frames by self time</h2>${profileTable(report.profile)}`,
   ]

@@ -7,12 +7,15 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { stackUp } from "../../scripts/local-stack/stack.ts"
-import { startNodeProcess } from "../../test/support/node-process.ts"
+import { type NodeProcess, startNodeProcess } from "../../test/support/node-process.ts"
 import { clockTicksPerSecond, cpuSecondsOf, type NodeSample, nodeSampleOf, parseProcStat } from "./node-budget.ts"
 
 export type BenchMode = "embedded" | "aws"
 
 export const benchApiKey = "bench-key-0001"
+
+/** The node's TENANTS: the one tenant every benchmark runs as. */
+export const benchTenants = `bench:${benchApiKey}`
 
 export interface TargetNode {
   readonly port: number
@@ -68,35 +71,24 @@ export const nodeSettingsFromEnvironment = (text = process.env.BENCH_NODE_ENV ??
   return settings
 }
 
-export const startTargetNode = async (options: {
-  readonly mode: BenchMode
-  readonly shardCount: number
-  readonly profileDirectory?: string | undefined
-}): Promise<TargetNode> => {
-  const dataDir = mkdtempSync(join(tmpdir(), "bench-node-"))
-  const env: Record<string, string> = {
-    MODE: options.mode,
-    DATA_DIR: dataDir,
-    TENANTS: `bench:${benchApiKey}`,
-    SHARD_COUNT: String(options.shardCount),
+/**
+ * Where an aws-mode node keeps its state on the local stack (started if needed): the journal topic,
+ * the tables and the key prefix all named `name`, so runs and clusters never share state.
+ */
+export const awsStorageEnvironmentOf = async (name: string): Promise<Record<string, string>> => {
+  const endpoints = await stackUp()
+  return {
+    KAFKA_BROKERS: endpoints.kafkaBrokers,
+    DYNAMODB_ENDPOINT: endpoints.dynamodbEndpoint,
+    REDIS_URL: endpoints.redisUrl,
+    KAFKA_TOPIC: `${name}-journal`,
+    DYNAMODB_TABLE_PREFIX: name,
+    REDIS_KEY_PREFIX: name,
   }
-  if (options.mode === "aws") {
-    const endpoints = await stackUp()
-    const unique = `bench${Date.now().toString(36)}`
-    Object.assign(env, {
-      NODE_ID: `${unique}-node`,
-      KAFKA_BROKERS: endpoints.kafkaBrokers,
-      DYNAMODB_ENDPOINT: endpoints.dynamodbEndpoint,
-      REDIS_URL: endpoints.redisUrl,
-      KAFKA_TOPIC: `${unique}-journal`,
-      DYNAMODB_TABLE_PREFIX: unique,
-      REDIS_KEY_PREFIX: unique,
-    })
-  }
-  Object.assign(env, nodeSettingsFromEnvironment())
-  const profileArguments =
-    options.profileDirectory === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${options.profileDirectory}`]
-  const node = await startNodeProcess(env, 180_000, profileArguments)
+}
+
+/** The measuring view of a started node process; `stop` ends it with `signal` and removes `dataDir`. */
+export const targetNodeOf = (node: NodeProcess, dataDir: string): TargetNode => {
   const pid = node.child.pid ?? 0
   const metrics = () => readMetrics(node.port)
   return {
@@ -123,4 +115,27 @@ export const startTargetNode = async (options: {
       rmSync(dataDir, { recursive: true, force: true })
     },
   }
+}
+
+export const startTargetNode = async (options: {
+  readonly mode: BenchMode
+  readonly shardCount: number
+  readonly profileDirectory?: string | undefined
+}): Promise<TargetNode> => {
+  const dataDir = mkdtempSync(join(tmpdir(), "bench-node-"))
+  const env: Record<string, string> = {
+    MODE: options.mode,
+    DATA_DIR: dataDir,
+    TENANTS: benchTenants,
+    SHARD_COUNT: String(options.shardCount),
+  }
+  if (options.mode === "aws") {
+    const unique = `bench${Date.now().toString(36)}`
+    Object.assign(env, { NODE_ID: `${unique}-node`, ...(await awsStorageEnvironmentOf(unique)) })
+  }
+  Object.assign(env, nodeSettingsFromEnvironment())
+  const profileArguments =
+    options.profileDirectory === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${options.profileDirectory}`]
+  const node = await startNodeProcess(env, 180_000, profileArguments)
+  return targetNodeOf(node, dataDir)
 }

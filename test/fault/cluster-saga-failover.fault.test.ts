@@ -7,7 +7,6 @@
 import { beforeAll, describe, expect, it } from "vitest"
 import { type AccountId, shardOf, type TenantId } from "../../core/ids.ts"
 import { stackUp } from "../../scripts/local-stack/stack.ts"
-import type { NodeProcess } from "../support/node-process.ts"
 import { WsClient } from "../support/ws-client.ts"
 import { agreedMap, eventually, startClusterNode } from "./support/cluster-nodes.ts"
 
