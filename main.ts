@@ -93,6 +93,7 @@ const serve = (
               },
             }),
       })
+      beginDrain = server.beginDrain
       const where = config.mode === "embedded" ? `data in ${config.dataDir}` : `journal ${config.kafka.topic}`
       console.log(
         `payments node ${config.nodeId} (${config.mode}, ${where}) listening on http://${config.host}:${server.port}`,
@@ -129,9 +130,22 @@ const program = Effect.gen(function* () {
   )
 }).pipe(Effect.scoped)
 
+/** Set once the server listens: makes `/readyz` fail while the node still answers. */
+let beginDrain: (() => void) | undefined
+
+/**
+ * How long a draining node keeps answering with `/readyz` failing before it stops: load balancers
+ * notice and send elsewhere, then the node hands its shards over, answers what is in flight, leaves
+ * the group and exits.
+ */
+const drainNoticeMs = 1_000
+
 const fiber = Effect.runFork(program)
 const stop = () => Effect.runFork(Fiber.interrupt(fiber))
-process.once("SIGTERM", stop)
+process.once("SIGTERM", () => {
+  beginDrain?.()
+  setTimeout(stop, beginDrain === undefined ? 0 : drainNoticeMs)
+})
 process.once("SIGINT", stop)
 fiber.addObserver((exit) => {
   if (Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause)) {

@@ -19,6 +19,8 @@ export interface EdgeState {
   readonly adminKey: ((presented: string) => boolean) | undefined
   /** How requests for accounts other nodes own reach them; undefined on a node that runs alone. */
   readonly peers: PeerForwarding | undefined
+  /** Set when the node begins to drain: readiness fails at once while requests are still answered. */
+  draining: boolean
 }
 
 /** The answer a peer gave a forwarded request. */

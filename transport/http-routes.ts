@@ -235,9 +235,11 @@ export const registerHttpRoutes = (app: TemplatedApp, state: EdgeState): void =>
     send(res, httpStatusOk, JSON.stringify(state.processor.clusterStatus()))
   })
   app.get("/readyz", (res) =>
-    state.processor.isReady()
-      ? send(res, httpStatusOk, `{"status":"ready"}`)
-      : sendError(res, "UNAVAILABLE", "not every owned shard has recovered yet"),
+    state.draining
+      ? sendError(res, "UNAVAILABLE", "the node is draining")
+      : state.processor.isReady()
+        ? send(res, httpStatusOk, `{"status":"ready"}`)
+        : sendError(res, "UNAVAILABLE", "not every owned shard has recovered yet"),
   )
   app.post(
     "/v1/accounts",

@@ -45,6 +45,8 @@ export interface ServerHandle {
   readonly port: number
   /** Stops listening, lets requests in flight be answered (up to the drain timeout), then closes every socket. */
   readonly close: () => Promise<void>
+  /** `/readyz` answers 503 from now on, so load balancers stop sending; everything else still works. */
+  readonly beginDrain: () => void
 }
 
 export class ServerStartFailed extends Schema.TaggedError<ServerStartFailed>()("ServerStartFailed", {
@@ -83,6 +85,7 @@ export const startServer = (options: ServerOptions): Promise<ServerHandle> =>
       wsInFlight: 0,
       adminKey: options.adminApiKey === undefined ? undefined : adminKeyCheck(options.adminApiKey),
       peers: options.cluster?.peers,
+      draining: false,
     }
     observeProcess()
     const peerApp = options.cluster === undefined ? undefined : startPeerApp(options, state, options.cluster)
@@ -108,6 +111,9 @@ export const startServer = (options: ServerOptions): Promise<ServerHandle> =>
         close: () => {
           closing ??= close()
           return closing
+        },
+        beginDrain: () => {
+          state.draining = true
         },
       })
     })

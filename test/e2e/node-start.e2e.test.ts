@@ -1,6 +1,6 @@
 /**
  * The node as `npm start` runs it: it says where it listens, serves the contract, stops cleanly on
- * SIGTERM and comes back with its state; an invalid configuration stops it at start, naming the
+ * SIGTERM (readiness failing at once, requests still answered for a moment) and comes back with its state; an invalid configuration stops it at start, naming the
  * variable.
  */
 import { spawn } from "node:child_process"
@@ -56,7 +56,12 @@ describe("the node process", () => {
     expect(metrics).toContain("payments_accounts 1\n")
     expect(metrics).toMatch(/payments_shards_serving 16\n/)
     expect(metrics).toMatch(/process_resident_memory_bytes \d+\n/)
-    await first.kill("SIGTERM")
+    // SIGTERM: readiness fails at once while requests are still answered, then the node exits 0.
+    const stopping = first.kill("SIGTERM")
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    expect((await fetch(`${base}/readyz`)).status).toBe(503)
+    expect((await fetch(`${base}/v1/accounts/alice`, { headers: authorized })).status).toBe(200)
+    await stopping
     expect(first.child.exitCode).toBe(0)
 
     const second = await startNodeProcess({ DATA_DIR: dataDir })
