@@ -140,6 +140,24 @@ const rebuildShard = (ports: PersistencePorts, limits: RuntimeLimits, nowMs: num
     return recovered
   })
 
+/**
+ * Takes the shard's lease and claims its snapshot store with the lease's epoch. A claim that finds
+ * the same or a newer epoch already claimed (the lease store handed out a number again, as after a
+ * Redis failover) is retried once with a lease above that epoch; a newer owner still fences it.
+ */
+const claimShard = (ports: PersistencePorts, scope: Scope.Scope, shard: number) =>
+  Effect.gen(function* () {
+    const lease = yield* ports.leases.acquire(shard)
+    yield* Scope.addFinalizer(scope, ports.leases.release(lease))
+    const first = yield* Effect.result(ports.snapshots.claim(shard, lease.epoch))
+    if (first._tag === "Success") return { lease, snapshot: first.success }
+    if (first.failure._tag !== "SnapshotFenced") return yield* first.failure
+    const above = yield* ports.leases.acquire(shard, first.failure.epoch)
+    yield* Scope.addFinalizer(scope, ports.leases.release(above))
+    const snapshot = yield* ports.snapshots.claim(shard, above.epoch)
+    return { lease: above, snapshot }
+  })
+
 export const recoverNode = Effect.fn("Node.recover")(function* (
   ports: PersistencePorts,
   shards: ReadonlyArray<number>,
@@ -155,9 +173,7 @@ export const recoverNode = Effect.fn("Node.recover")(function* (
       shards,
       (shard) =>
         Effect.gen(function* () {
-          const lease = yield* ports.leases.acquire(shard)
-          yield* Scope.addFinalizer(scope, ports.leases.release(lease))
-          const snapshot = yield* ports.snapshots.claim(shard, lease.epoch)
+          const { lease, snapshot } = yield* claimShard(ports, scope, shard)
           const previousWriter = yield* ports.snapshots.registerWriter(shard, lease.epoch, writerId)
           yield* deleteLeftovers(ports, shard, snapshot)
           return { lease, snapshot, previousWriter } satisfies Claimed

@@ -18,8 +18,12 @@ export interface ShardLease {
 export class ShardLeases extends Context.Service<
   ShardLeases,
   {
-    /** Takes the shard for this node (waiting out another live node's lease) with a new epoch. */
-    readonly acquire: (shard: number) => Effect.Effect<ShardLease, LeaseUnavailable>
+    /**
+     * Takes the shard for this node (waiting out another live node's lease) with a new epoch,
+     * greater than `epochFloor` too: a recovery whose claim found a newer epoch (its store lost
+     * numbers, say a Redis failover) asks again above it and converges in one retry.
+     */
+    readonly acquire: (shard: number, epochFloor?: number) => Effect.Effect<ShardLease, LeaseUnavailable>
     /** Gives the shard up so another node can take it at once. */
     readonly release: (lease: ShardLease) => Effect.Effect<void>
   }

@@ -17,12 +17,12 @@ export const makeLmdbShardLeases = (environment: LedgerEnvironment): ShardLeases
   /** Shard -> epoch of this process's current ownership, for release to tell a stale lease. */
   const owned = new Map<number, number>()
   return ShardLeases.of({
-    acquire: (shard) =>
+    acquire: (shard, epochFloor = 0) =>
       Effect.tryPromise({
         // Durable before it is used: an epoch handed out must never be handed out again.
         try: () =>
           environment.root.transaction((): ShardLease => {
-            const epoch = (environment.leaseEpochs.get(shard) ?? 0) + 1
+            const epoch = Math.max(environment.leaseEpochs.get(shard) ?? 0, epochFloor) + 1
             environment.leaseEpochs.putSync(shard, epoch)
             return { shard, epoch }
           }),

@@ -9,9 +9,9 @@ import { ShardLeases } from "../shard-leases.ts"
 export const makeMemoryShardLeases = (epochFloor = 0) => {
   const epochs = new Map<number, number>()
   return ShardLeases.of({
-    acquire: (shard) =>
+    acquire: (shard, atLeast = 0) =>
       Effect.sync(() => {
-        const epoch = (epochs.get(shard) ?? epochFloor) + 1
+        const epoch = Math.max(epochs.get(shard) ?? epochFloor, atLeast) + 1
         epochs.set(shard, epoch)
         return { shard, epoch }
       }),

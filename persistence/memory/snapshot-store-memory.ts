@@ -24,6 +24,8 @@ export interface MemorySnapshotControl {
   readonly checkpoints: Map<number, ShardCheckpoint>
   /** The journal writer each shard's ownership registered: it outlives the node, as a store does. */
   readonly writers: Map<number, string>
+  /** The epoch that claimed each shard last: it outlives the node too. */
+  readonly claimedEpochs: Map<number, number>
   /** Per shard, per segment, the parts by `${tenantId}\u0000${part}`. */
   readonly segments: Map<number, Map<number, Map<string, StoredPart>>>
   /** Part writes that succeeded, over all shards: what a test counts snapshot writes by. */
@@ -36,6 +38,7 @@ export const newMemorySnapshotControl = (): MemorySnapshotControl => ({
   outage: false,
   checkpoints: new Map(),
   writers: new Map(),
+  claimedEpochs: new Map(),
   segments: new Map(),
   partWritesTotal: 0,
   failSaveAfterParts: undefined,
@@ -71,7 +74,7 @@ const claimed = (control: MemorySnapshotControl, shard: number, checkpoint: Shar
 }
 
 export const makeMemorySnapshotStore = (control: MemorySnapshotControl, partBytesMax = partBytesMaxDefault) => {
-  const claimedEpochs = new Map<number, number>()
+  const { claimedEpochs } = control
   const unavailable = (shard: number) => Effect.fail(new SnapshotUnavailable({ shard, message: "outage" }))
   return SnapshotStore.of({
     partBytesMax,

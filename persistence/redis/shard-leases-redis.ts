@@ -18,11 +18,16 @@ export interface RedisLeasesConfig {
   readonly acquireWaitMsMax?: number
 }
 
-/** Free, or already this node's (a restarted node takes its own shards back at once): take it, new epoch. */
+/**
+ * Free, or already this node's (a restarted node takes its own shards back at once): take it, with a
+ * new epoch above the counter and above the caller's floor (ARGV[3]).
+ */
 const acquireScript = `
 local holder = redis.call("GET", KEYS[1])
 if holder == false or holder == ARGV[1] then
   redis.call("SET", KEYS[1], ARGV[1], "PX", ARGV[2])
+  local counter = tonumber(redis.call("GET", KEYS[2]) or "0")
+  if counter < tonumber(ARGV[3]) then redis.call("SET", KEYS[2], ARGV[3]) end
   return {1, redis.call("INCR", KEYS[2]), ARGV[1]}
 end
 return {0, redis.call("PTTL", KEYS[1]), holder}
@@ -120,17 +125,18 @@ export const makeRedisShardLeases = Effect.fnUntraced(function* (config: RedisLe
     held.set(shard, { epoch, timer })
   }
 
-  const tryAcquire = (shard: number) =>
+  const tryAcquire = (shard: number, epochFloor: number) =>
     command(shard, "acquire", () =>
-      client.eval(acquireScript, 2, leaseKey(shard), epochKey(shard), nodeId, leaseTtlMs),
+      client.eval(acquireScript, 2, leaseKey(shard), epochKey(shard), nodeId, leaseTtlMs, epochFloor),
     ).pipe(Effect.map((reply) => reply as AcquireReply))
 
   const acquire = Effect.fn("ShardLeases.acquire")(function* (
     shard: number,
+    epochFloor = 0,
   ): Effect.fn.Return<ShardLease, LeaseUnavailable> {
     const deadline = Date.now() + acquireWaitMsMax
     while (true) {
-      const [taken, value, holder] = yield* tryAcquire(shard)
+      const [taken, value, holder] = yield* tryAcquire(shard, epochFloor)
       if (taken === 1) {
         startRenewing(shard, value)
         return { shard, epoch: value }

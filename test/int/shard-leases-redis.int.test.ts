@@ -113,6 +113,23 @@ describe("Redis ShardLeases", () => {
   )
 
   it(
+    "hands out an epoch above a floor the caller names, and keeps counting from there",
+    () =>
+      run(
+        Effect.gen(function* () {
+          const leases = yield* node("node-a", { leaseTtlMs: 60_000 })
+          const first = yield* leases.acquire(11)
+          const above = yield* leases.acquire(11, first.epoch + 40)
+          expect(above.epoch).toBe(first.epoch + 41)
+          expect((yield* leases.acquire(11)).epoch).toBe(first.epoch + 42)
+          // A floor below the counter changes nothing.
+          expect((yield* leases.acquire(11, 1)).epoch).toBe(first.epoch + 43)
+        }),
+      ),
+    15_000,
+  )
+
+  it(
     "stops renewing, and never releases, a lease another node has taken",
     () =>
       run(

@@ -11,6 +11,7 @@ import type { Command } from "../../core/commands.ts"
 import type { AccountId, PaymentId } from "../../core/ids.ts"
 import type { Currency } from "../../core/money.ts"
 import { makeMemoryJournal, memoryRecords } from "../../persistence/memory/journal-memory.ts"
+import { makeMemoryShardLeases } from "../../persistence/memory/shard-leases-memory.ts"
 import {
   accountInShard,
   deposit,
@@ -247,6 +248,28 @@ describe("PaymentNode", () => {
     expect(await balanceOf(handle, a0)).toBe(700n)
     const moved = await submit(handle, open(c1))
     expect(moved._tag === "Rejection" && moved.code).toBe("UNAVAILABLE")
+    await node.stop()
+  })
+
+  it("recovers in one retry when its lease store hands out epochs already claimed (its numbers were lost)", async () => {
+    const stores = newStores()
+    for (let restart = 0; restart < 5; restart++) await (await startNode(stores)).stop()
+    // A lease store that lost its counters, as Redis can in a failover: it starts at 1 again.
+    const fresh = makeMemoryShardLeases()
+    const acquired = new Map<number, number>()
+    const counting = {
+      ...fresh,
+      acquire: (shard: number, epochFloor?: number) => {
+        acquired.set(shard, (acquired.get(shard) ?? 0) + 1)
+        return fresh.acquire(shard, epochFloor)
+      },
+    }
+    const node = await startMemoryNode({ ...stores, leases: counting }, limits)
+    await eventually(() => node.processor.isReady())
+    // Each shard: the repeated epoch was refused once, the next lease was above the claimed one.
+    for (let shard = 0; shard < limits.shardCount; shard++) expect(acquired.get(shard)).toBe(2)
+    await submit(node.processor, open(a0))
+    expect(await balanceOf(node.processor, a0)).toBe(0n)
     await node.stop()
   })
 })
