@@ -21,7 +21,6 @@ export const startClusterNode = (
   options: { readonly shardCount: number; readonly tenants: string; readonly env?: Record<string, string> },
 ) =>
   startNodeProcess({
-    ...options.env,
     MODE: "aws",
     HOST: "127.0.0.1",
     TENANTS: options.tenants,
@@ -34,6 +33,7 @@ export const startClusterNode = (
     DYNAMODB_TABLE_PREFIX: cluster,
     REDIS_KEY_PREFIX: cluster,
     SHARD_COUNT: String(options.shardCount),
+    ...options.env,
   })
 
 export const clusterStatusOf = async (node: NodeProcess): Promise<ClusterStatus> => {
