@@ -82,7 +82,10 @@ export const depositUntilAcknowledged = async (
   accountId: string,
   depositId: string,
 ): Promise<void> => {
-  for (let attempt = 0; attempt < 200; attempt++) {
+  // An outage (a broker restart, a takeover) may last tens of seconds on a loaded machine: retried
+  // for up to two minutes, as a partner with a patient retry policy would.
+  const deadline = Date.now() + 120_000
+  for (let attempt = 0; Date.now() < deadline; attempt++) {
     const port = ports()[attempt % ports().length] as number
     let code: string | undefined
     try {
