@@ -100,17 +100,15 @@ export const partAtBookedRate = (
 
 const json = JSON.stringify
 
-const bookedJson = (booked: BookedConversion): string =>
+/** The JSON text of one booked conversion. */
+export const bookedConversionJson = (booked: BookedConversion): string =>
   `{"rate":${json(booked.rate)},"rateNumerator":"${booked.rateNumerator}","rateDenominator":"${booked.rateDenominator}",` +
   `"source":${json(booked.source)},"asOfMs":${booked.asOfMs},"currency":${json(booked.currency)},` +
   `"amountMinor":"${booked.amountMinor}","rounding":"${booked.rounding}"}`
 
 /** The JSON text of a payment's conversions, in the Schema's field order (journal records and snapshots). */
 export const paymentFxJson = (fx: PaymentFx): string => {
-  const debit = fx.debit === undefined ? "" : `"debit":${bookedJson(fx.debit)}`
-  const credit = fx.credit === undefined ? "" : `"credit":${bookedJson(fx.credit)}`
+  const debit = fx.debit === undefined ? "" : `"debit":${bookedConversionJson(fx.debit)}`
+  const credit = fx.credit === undefined ? "" : `"credit":${bookedConversionJson(fx.credit)}`
   return `{${debit}${debit !== "" && credit !== "" ? "," : ""}${credit}}`
 }
-
-/** The JSON text of one booked conversion. */
-export const bookedConversionJson = bookedJson

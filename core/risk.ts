@@ -94,9 +94,6 @@ export interface DebtorHistory {
   readonly volume: ReadonlyArray<VolumeBucket>
 }
 
-/** What `evaluate` reads. */
-export type DebtorHistoryView = DebtorHistory
-
 export interface HistoryBounds {
   /** `historyWindowMs(rules)`: entries older than the longest velocity window are dropped. */
   readonly historyWindowMs: number
@@ -193,7 +190,7 @@ const aboveLimit = (amountMinorMax: ReadonlyMap<Currency, bigint>, candidate: Ri
 /** An entry is in the window when `createdAtMs > nowMs - windowMs`: one exactly `windowMs` old has left it. */
 const velocityExceeded = (
   rule: VelocityRule,
-  history: DebtorHistoryView,
+  history: DebtorHistory,
   candidate: RiskCandidate,
   nowMs: number,
 ): boolean => {
@@ -209,7 +206,7 @@ const velocityExceeded = (
   return (rule.countMax !== null && count > rule.countMax) || (sumMinorMax !== undefined && sumMinor > sumMinorMax)
 }
 
-const fires = (rule: RiskRule, history: DebtorHistoryView, candidate: RiskCandidate, nowMs: number): boolean => {
+const fires = (rule: RiskRule, history: DebtorHistory, candidate: RiskCandidate, nowMs: number): boolean => {
   switch (rule.kind) {
     case "amount-limit":
       return aboveLimit(rule.amountMinorMax, candidate)
@@ -235,7 +232,7 @@ const approved: RiskVerdict = { outcome: "approve" }
  */
 export const evaluate = (
   rules: ReadonlyArray<RiskRule>,
-  history: DebtorHistoryView,
+  history: DebtorHistory,
   candidate: RiskCandidate,
   nowMs: number,
 ): RiskVerdict => {

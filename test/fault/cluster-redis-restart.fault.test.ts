@@ -10,7 +10,7 @@ import { redisAnswers } from "../../scripts/local-stack/redis.ts"
 import { stackUp } from "../../scripts/local-stack/stack.ts"
 import type { NodeProcess } from "../support/node-process.ts"
 import { WsClient } from "../support/ws-client.ts"
-import { agreedMap, depositUntilAcknowledged, eventually, startClusterNode } from "./support/cluster-nodes.ts"
+import { agreedMap, eventually, startClusterNode, streamDeposits } from "./support/cluster-nodes.ts"
 
 const run = `redis${Date.now().toString(36)}`
 const apiKey = "redis-test-key"
@@ -68,16 +68,7 @@ describe("a lease store restart under three nodes", () => {
       for (const accountId of accounts)
         expect((await client.request("openAccount", { accountId, currency: "EUR" })).ok).toBe(true)
       client.close()
-      let sent = 0
-      let streaming = true
-      const stream = (async () => {
-        while (streaming) {
-          await Promise.all(
-            accounts.map((accountId) => depositUntilAcknowledged(ports, apiKey, accountId, `d-${sent}`)),
-          )
-          sent++
-        }
-      })()
+      const deposits = streamDeposits(ports, apiKey, accounts)
       await new Promise((resolve) => setTimeout(resolve, 1_000))
       await stopRedis(redis)
       await new Promise((resolve) => setTimeout(resolve, 2_000))
@@ -88,8 +79,7 @@ describe("a lease store restart under three nodes", () => {
       await killed.kill("SIGKILL")
       await agreedMap(nodes, 2, 60_000)
       await new Promise((resolve) => setTimeout(resolve, 1_000))
-      streaming = false
-      await stream
+      const sent = await deposits.stop()
       expect(sent).toBeGreaterThan(3)
       const reader = await WsClient.connect(nodes[0]?.port as number, apiKey)
       for (const accountId of accounts)

@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, it } from "vitest"
 import { stackUp } from "../../scripts/local-stack/stack.ts"
 import type { NodeProcess } from "../support/node-process.ts"
 import { WsClient } from "../support/ws-client.ts"
-import { depositUntilAcknowledged, startClusterNode } from "./support/cluster-nodes.ts"
+import { startClusterNode, streamDeposits } from "./support/cluster-nodes.ts"
 
 const run = `rolling${Date.now().toString(36)}`
 const apiKey = "rolling-test-key"
@@ -37,15 +37,7 @@ describe("a rolling restart of three nodes", () => {
           await new Promise((resolve) => setTimeout(resolve, 100))
         }
       }
-      let sent = 0
-      let streaming = true
-      const stream = (async () => {
-        while (streaming) {
-          const batch = accounts.map((accountId) => depositUntilAcknowledged(ports, apiKey, accountId, `d-${sent}`))
-          sent++
-          await Promise.all(batch)
-        }
-      })()
+      const deposits = streamDeposits(ports, apiKey, accounts)
       for (const index of [0, 1, 2]) {
         await new Promise((resolve) => setTimeout(resolve, 1_500))
         const node = nodes[index] as NodeProcess
@@ -55,8 +47,7 @@ describe("a rolling restart of three nodes", () => {
         expect(Date.now() - stoppedAt).toBeLessThan(30_000)
         nodes[index] = await startNode(index)
       }
-      streaming = false
-      await stream
+      const sent = await deposits.stop()
       expect(sent).toBeGreaterThan(3)
       const client = await WsClient.connect(nodes[1]?.port as number, apiKey)
       for (const accountId of accounts) {

@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from "vitest"
 import { stackUp } from "../../scripts/local-stack/stack.ts"
 import type { NodeProcess } from "../support/node-process.ts"
 import { WsClient } from "../support/ws-client.ts"
-import { agreedMap, type ClusterStatus, depositUntilAcknowledged, startClusterNode } from "./support/cluster-nodes.ts"
+import { agreedMap, type ClusterStatus, startClusterNode, streamDeposits } from "./support/cluster-nodes.ts"
 
 const run = `scale${Date.now().toString(36)}`
 const apiKey = "scale-test-key"
@@ -34,16 +34,7 @@ describe("adding a node", () => {
       for (const accountId of accounts)
         expect((await client.request("openAccount", { accountId, currency: "EUR" })).ok).toBe(true)
       client.close()
-      let sent = 0
-      let streaming = true
-      const stream = (async () => {
-        while (streaming) {
-          await Promise.all(
-            accounts.map((accountId) => depositUntilAcknowledged(ports, apiKey, accountId, `d-${sent}`)),
-          )
-          sent++
-        }
-      })()
+      const deposits = streamDeposits(ports, apiKey, accounts)
       await new Promise((resolve) => setTimeout(resolve, 1_000))
       nodes.push(await startNode(3))
       const after = await agreedMap(nodes, 4, 60_000)
@@ -51,8 +42,7 @@ describe("adding a node", () => {
       expect(moved.length).toBeGreaterThan(0)
       expect(moved.length).toBeLessThanOrEqual(Math.ceil(shardCount / 4) + 1)
       await new Promise((resolve) => setTimeout(resolve, 1_000))
-      streaming = false
-      await stream
+      const sent = await deposits.stop()
       const reader = await WsClient.connect(nodes[3]?.port as number, apiKey)
       for (const accountId of accounts)
         expect((await reader.request("getAccount", { accountId })).account?.balance).toBe(`${sent}.00`)

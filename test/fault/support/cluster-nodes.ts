@@ -106,3 +106,26 @@ export const depositUntilAcknowledged = async (
   }
   throw new Error(`deposit ${depositId} of ${accountId} was never acknowledged`)
 }
+
+/**
+ * Deposits 1.00 to every account, round after round, each acknowledged before the next round (see
+ * `depositUntilAcknowledged`), until `stop`, which resolves with the rounds sent: every account
+ * must then hold exactly that many units.
+ */
+export const streamDeposits = (ports: () => ReadonlyArray<number>, apiKey: string, accounts: ReadonlyArray<string>) => {
+  let rounds = 0
+  let streaming = true
+  const stream = (async () => {
+    while (streaming) {
+      await Promise.all(accounts.map((accountId) => depositUntilAcknowledged(ports, apiKey, accountId, `d-${rounds}`)))
+      rounds++
+    }
+  })()
+  return {
+    stop: async (): Promise<number> => {
+      streaming = false
+      await stream
+      return rounds
+    },
+  }
+}
