@@ -1,7 +1,7 @@
 /**
  * Runs the product as a real process (the same compiled entry point as `npm start`) for
  * end-to-end and crash tests: on a free loopback port, with its own data directory, killable with
- * any signal. The sources are compiled once per test process first, so no stale build is run.
+ * any signal. The sources are compiled once per test run first, so no stale build is run.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import { createServer } from "node:net"
@@ -9,9 +9,13 @@ import { fileURLToPath } from "node:url"
 
 const root = fileURLToPath(new URL("../..", import.meta.url))
 
-let built = false
+let built = process.env.PAYMENTS_TEST_BUILD_DONE === "1"
 
-/** Compiles the product to dist/ (what `npm start` runs), once per process. */
+/**
+ * Compiles the product to dist/ (what `npm start` runs), once. Under vitest the global setup does it
+ * before any worker starts and marks it done in the environment: a worker compiling while another
+ * worker's node loads dist/ would hand that node half-written modules.
+ */
 export const ensureBuilt = (): void => {
   if (built) return
   const result = spawnSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.build.json"], {
@@ -20,6 +24,7 @@ export const ensureBuilt = (): void => {
   })
   if (result.status !== 0) throw new Error(`building the node failed:\n${result.stdout}${result.stderr}`)
   built = true
+  process.env.PAYMENTS_TEST_BUILD_DONE = "1"
 }
 
 /** The arguments that run the compiled node, as `npm start` does (package.json). */
