@@ -9,6 +9,7 @@ import { layerPaymentNode, PaymentNode } from "./actors/node.ts"
 import type { GroupMembership } from "./cluster/group-membership.ts"
 import { joinCluster, type Peering, peeringOf } from "./cluster/node-membership.ts"
 import { InvalidConfig, type NodeConfig, nodeConfig } from "./config.ts"
+import { layerDynamoDbEpochs } from "./persistence/dynamodb/shard-epochs-dynamodb.ts"
 import { layerDynamoDb } from "./persistence/dynamodb/snapshot-store-dynamodb.ts"
 import type { Journal } from "./persistence/journal.ts"
 import { layerKafka } from "./persistence/kafka/journal-kafka.ts"
@@ -30,7 +31,9 @@ const persistenceLayer = (config: NodeConfig): Layer.Layer<Journal | SnapshotSto
           transactionalIdPrefix: "payments",
         }),
         layerDynamoDb({ ...config.dynamodb, requestTimeoutMs: config.kafka.requestTimeoutMs }),
-        layerRedisLeases({ ...config.redis, nodeId: config.nodeId }),
+        layerRedisLeases({ ...config.redis, nodeId: config.nodeId }).pipe(
+          Layer.provide(layerDynamoDbEpochs({ ...config.dynamodb, requestTimeoutMs: config.kafka.requestTimeoutMs })),
+        ),
       )
 
 /**
@@ -71,7 +74,10 @@ const serve = (
       const processor = yield* PaymentNode
       if (membership !== undefined) {
         // Every later assignment moves shards; one that came between the join and now is taken at once.
-        membership.listen({ assigned: (view) => processor.reassign(view.owned) })
+        membership.listen({
+          assigned: (view, afterLapse) => processor.reassign(view.owned, afterLapse),
+          rejoining: (why) => Effect.runFork(Effect.logWarning(`cluster membership rejoining: ${why}`)),
+        })
         if (membership.view !== undefined) processor.reassign(membership.view.owned)
       }
       const server = yield* serverResource({

@@ -33,8 +33,12 @@ import { SnapshotWriter } from "./snapshot-writer.ts"
 export interface PaymentNodeHandle extends Processor {
   /** Runs a command another node delivered here (a saga step); its answer goes back as a delivery of its own. */
   readonly deliver: (command: Command) => void
-  /** Serves `shards` from now on (a new assignment of the cluster). */
-  readonly reassign: (shards: ReadonlyArray<number>) => void
+  /**
+   * Serves `shards` from now on (a new assignment of the cluster). `afterLapse`: this node's claim
+   * lapsed before this assignment (another node may have written its shards meanwhile), so even an
+   * unchanged set is recovered afresh rather than served from memory.
+   */
+  readonly reassign: (shards: ReadonlyArray<number>, afterLapse?: boolean) => void
 }
 
 export class PaymentNode extends Context.Service<PaymentNode, PaymentNodeHandle>()("payments/PaymentNode") {}
@@ -138,16 +142,19 @@ class NodeRuntime {
   /**
    * Takes a new assignment: the shards this node serves from now on. Serving ones are handed over
    * (the incarnation is dropped: its writer and leases released, commands in flight answered
-   * UNAVAILABLE) and the new set recovered; a set equal to the current one changes nothing.
+   * UNAVAILABLE) and the new set recovered; a set equal to the current one changes nothing unless
+   * the claim lapsed before it (then a recovery under way is also started over, through the new array).
    */
-  reassign(shards: ReadonlyArray<number>): void {
+  reassign(shards: ReadonlyArray<number>, afterLapse = false): void {
     const next = [...new Set(shards)].sort((a, b) => a - b)
-    if (next.length === this.owned.length && next.every((shard, index) => shard === this.owned[index])) return
+    const unchanged = next.length === this.owned.length && next.every((shard, index) => shard === this.owned[index])
+    if (unchanged && !afterLapse) return
     this.owned = next
     this.ownedSet = new Set(next)
     this.handingOff = true
     const serving = this.serving
-    if (serving !== undefined) this.drop(serving.incarnation, "the shard assignment changed")
+    if (serving !== undefined)
+      this.drop(serving.incarnation, unchanged ? "the claim on the shards lapsed" : "the shard assignment changed")
   }
 
   private serve(incarnation: NodeIncarnation): void {
@@ -429,7 +436,7 @@ const handleOf = (runtime: NodeRuntime): PaymentNodeHandle => ({
   getPayment: (tenantId, from, paymentId, callback) =>
     withExecutor(runtime, callback, (executor) => executor.getPayment(tenantId, from, paymentId, callback)),
   deliver: (command) => runtime.route(command),
-  reassign: (shards) => runtime.reassign(shards),
+  reassign: (shards, afterLapse) => runtime.reassign(shards, afterLapse),
   isReady: () => runtime.status === "serving",
   metrics: () => runtime.metrics(),
   clusterStatus: () => runtime.clusterStatus(),

@@ -142,8 +142,9 @@ const rebuildShard = (ports: PersistencePorts, limits: RuntimeLimits, nowMs: num
 
 /**
  * Takes the shard's lease and claims its snapshot store with the lease's epoch. A claim that finds
- * the same or a newer epoch already claimed (the lease store handed out a number again, as after a
- * Redis failover) is retried once with a lease above that epoch; a newer owner still fences it.
+ * the same or a newer epoch already claimed (the epoch counter handed out a number again, as a
+ * store restored from an old backup could) is retried once with a lease above that epoch; a newer
+ * owner still fences it.
  */
 const claimShard = (ports: PersistencePorts, scope: Scope.Scope, shard: number) =>
   Effect.gen(function* () {

@@ -16,6 +16,11 @@
  * has not expired its session, i.e. until the start of its last successful heartbeat (or join) plus
  * the session timeout, less a margin for clock rate. A node paused past that (SIGSTOP, a long GC, a
  * partition) sees its lease lapsed the moment it runs again, before anything it does could count.
+ *
+ * The client stops heartbeating for good after a heartbeat that fails without asking for a rejoin
+ * (the coordinator unreachable: a broker restart) and after a rejoin that ran out of retries; the
+ * membership then rejoins on its own, with backoff, until it is back or leaves. The view after such
+ * a gap says the lease lapsed before it, so the node recovers its shards rather than trust memory.
  */
 import {
   Consumer,
@@ -155,9 +160,17 @@ export const viewOf = (
 }
 
 export interface MembershipListener {
-  /** A new generation's assignment (also when this node's own shards did not change). */
-  readonly assigned: (view: ClusterView) => void
+  /**
+   * A new generation's assignment (also when this node's own shards did not change). `afterLapse`:
+   * the lease had lapsed before this join, so the coordinator may have given the shards away meanwhile.
+   */
+  readonly assigned: (view: ClusterView, afterLapse: boolean) => void
+  /** The membership lost its session's heartbeat and is rejoining: for the operator's log. */
+  readonly rejoining?: (why: string) => void
 }
+
+/** Backoff between the membership's own rejoin attempts. */
+const rejoinDelayMs = { first: 250, max: 5_000 } as const
 
 /** One node's membership: join, the current view, the lease, leave. */
 export class GroupMembership {
@@ -167,6 +180,11 @@ export class GroupMembership {
   private lastSentAtMs = Number.NEGATIVE_INFINITY
   private leaseAnchorMs = Number.NEGATIVE_INFINITY
   private current: ClusterView | undefined
+  /** When the client last showed it is taking part (a heartbeat sent, a join answered). */
+  private lastActivityMs = Number.NEGATIVE_INFINITY
+  private rejoinInFlight = false
+  private leaving = false
+  private watchdog: ReturnType<typeof setInterval> | undefined
 
   constructor(
     private readonly config: MembershipConfig,
@@ -200,6 +218,14 @@ export class GroupMembership {
     this.consumer.on("consumer:heartbeat:start", () => {
       heartbeatSentAtMs = this.nowMs()
       this.lastSentAtMs = heartbeatSentAtMs
+      this.lastActivityMs = heartbeatSentAtMs
+    })
+    // The client schedules no further heartbeat after these: the membership takes over.
+    this.consumer.on("consumer:heartbeat:error", (payload: { error?: unknown }) =>
+      this.rejoin(`a heartbeat failed: ${String(payload?.error)}`),
+    )
+    this.consumer.on("error", (error: unknown) => {
+      if (!this.consumer.isActive()) this.rejoin(`the client gave up rejoining: ${String(error)}`)
     })
     this.consumer.on("consumer:heartbeat:end", () => {
       this.leaseAnchorMs = Math.max(this.leaseAnchorMs, heartbeatSentAtMs)
@@ -213,17 +239,61 @@ export class GroupMembership {
   async join(): Promise<ClusterView> {
     this.consumer.topics.track(this.config.topic)
     this.lastSentAtMs = this.nowMs()
-    await this.consumer.joinGroup({
+    await this.consumer.joinGroup(this.joinOptions())
+    this.watchdog = setInterval(() => this.checkAlive(), this.config.heartbeatIntervalMs)
+    this.watchdog.unref?.()
+    return this.current as ClusterView
+  }
+
+  private joinOptions() {
+    return {
       sessionTimeout: this.config.sessionTimeoutMs,
       heartbeatInterval: this.config.heartbeatIntervalMs,
       rebalanceTimeout: this.config.rebalanceTimeoutMs,
       protocols: [this.protocol],
       partitionAssigner: clusterAssigner(this.config.topic, this.config.shardCount),
-    })
-    return this.current as ClusterView
+    }
+  }
+
+  /**
+   * A safety net for any other way the client could stop taking part: not heartbeating and nothing
+   * heard of it for longer than a rebalance and a request could take.
+   */
+  private checkAlive(): void {
+    if (this.leaving || this.rejoinInFlight || this.consumer.isActive()) return
+    const quietMs = this.nowMs() - this.lastActivityMs
+    if (quietMs > this.config.rebalanceTimeoutMs + 2 * this.config.requestTimeoutMs)
+      this.rejoin(`no heartbeat for ${Math.round(quietMs)} ms`)
+  }
+
+  /** Joins again until it succeeds or the node leaves; one attempt chain at a time. */
+  private rejoin(why: string): void {
+    if (this.leaving || this.rejoinInFlight) return
+    this.rejoinInFlight = true
+    this.listener.rejoining?.(why)
+    const attempt = (delayMs: number): void => {
+      const timer = setTimeout(() => {
+        if (this.leaving) {
+          this.rejoinInFlight = false
+          return
+        }
+        this.lastSentAtMs = this.nowMs()
+        this.lastActivityMs = this.lastSentAtMs
+        this.consumer.joinGroup(this.joinOptions()).then(
+          () => {
+            this.rejoinInFlight = false
+          },
+          () => attempt(Math.min(delayMs * 2, rejoinDelayMs.max)),
+        )
+      }, delayMs)
+      timer.unref?.()
+    }
+    attempt(rejoinDelayMs.first)
   }
 
   private joined(generation: number, assignments: ReadonlyArray<{ topic: string; partitions: number[] }>): void {
+    const afterLapse = !this.leaseValid()
+    this.lastActivityMs = this.nowMs()
     // The join just answered was sent no earlier than the last send this node knows of.
     this.leaseAnchorMs = Math.max(this.leaseAnchorMs, this.lastSentAtMs)
     const view = viewOf(
@@ -238,7 +308,7 @@ export class GroupMembership {
       { nodeId: this.config.nodeId, address: this.config.address },
       { owned: view.owned, generation },
     )
-    this.listener.assigned(view)
+    this.listener.assigned(view, afterLapse)
   }
 
   get view(): ClusterView | undefined {
@@ -259,6 +329,8 @@ export class GroupMembership {
 
   /** Leaves the group (its shards are reassigned at once) and closes the client. */
   async leave(): Promise<void> {
+    this.leaving = true
+    if (this.watchdog !== undefined) clearInterval(this.watchdog)
     this.leaseAnchorMs = Number.NEGATIVE_INFINITY
     // Closing leaves the group first (LeaveGroup with the instance id), so the shards move at once.
     await this.consumer.close().catch(() => undefined)

@@ -120,7 +120,7 @@ export const makeDynamoDbSnapshotStore = Effect.fnUntraced(function* (config: Dy
           Key: { shard: numberValue(shard) },
           UpdateExpression: "SET #claimEpoch = :epoch",
           // Strictly newer: an epoch is claimed at most once, so two owners can never share one, even
-          // if the lease store handed one out twice (a Redis failover losing an INCR).
+          // if the epoch counter handed one out twice (restored from an old backup, say).
           ConditionExpression: "attribute_not_exists(#claimEpoch) OR #claimEpoch < :epoch",
           ExpressionAttributeNames: { "#claimEpoch": "claimEpoch" },
           ExpressionAttributeValues: { ":epoch": numberValue(epoch) },

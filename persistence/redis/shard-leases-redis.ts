@@ -1,12 +1,16 @@
 /**
- * ShardLeases on Redis (aws mode): a lease key per shard holding the owner's node id with a TTL,
- * and an epoch counter per shard that only grows (it is never deleted). Acquire, renew and release
- * are Lua scripts, so each check-and-write is atomic on the server. A held lease is renewed every
- * ttl/3 until it is released, the layer closes, or another node is found holding it.
+ * ShardLeases on Redis (aws mode): a lease key per shard holding the owner's node id with a TTL, so
+ * a new owner waits out (or a restarted one takes back at once) what a live node still holds.
+ * Acquire, renew and release are Lua scripts, so each check-and-write is atomic on the server. A
+ * held lease is renewed every ttl/3 until it is released, the layer closes, or another node is
+ * found holding it. The lease is not what keeps two owners apart (the journal and snapshot fences
+ * are, on the epoch), so the epoch comes from ShardEpochs, not from Redis: a Redis failover can lose
+ * writes and would hand a number out twice.
  */
 
 import { Effect, Layer } from "effect"
 import { Redis, type RedisOptions } from "ioredis"
+import { ShardEpochs } from "../shard-epochs.ts"
 import { LeaseUnavailable, type ShardLease, ShardLeases } from "../shard-leases.ts"
 
 export interface RedisLeasesConfig {
@@ -18,17 +22,12 @@ export interface RedisLeasesConfig {
   readonly acquireWaitMsMax?: number
 }
 
-/**
- * Free, or already this node's (a restarted node takes its own shards back at once): take it, with a
- * new epoch above the counter and above the caller's floor (ARGV[3]).
- */
+/** Free, or already this node's (a restarted node takes its own shards back at once): take it. */
 const acquireScript = `
 local holder = redis.call("GET", KEYS[1])
 if holder == false or holder == ARGV[1] then
   redis.call("SET", KEYS[1], ARGV[1], "PX", ARGV[2])
-  local counter = tonumber(redis.call("GET", KEYS[2]) or "0")
-  if counter < tonumber(ARGV[3]) then redis.call("SET", KEYS[2], ARGV[3]) end
-  return {1, redis.call("INCR", KEYS[2]), ARGV[1]}
+  return {1, 0, ARGV[1]}
 end
 return {0, redis.call("PTTL", KEYS[1]), holder}
 `
@@ -70,12 +69,13 @@ interface Renewal {
   readonly timer: NodeJS.Timeout
 }
 
-type AcquireReply = [taken: number, epochOrRemainingMs: number, holder: string]
+type AcquireReply = [taken: number, remainingMs: number, holder: string]
 
 const describeError = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
 export const makeRedisShardLeases = Effect.fnUntraced(function* (config: RedisLeasesConfig) {
   const { keyPrefix, leaseTtlMs, nodeId } = config
+  const epochs = yield* ShardEpochs
   const acquireWaitMsMax = config.acquireWaitMsMax ?? 2 * leaseTtlMs
   const client = yield* Effect.acquireRelease(
     Effect.sync(() => {
@@ -88,7 +88,6 @@ export const makeRedisShardLeases = Effect.fnUntraced(function* (config: RedisLe
     (opened) => closeClient(opened),
   )
   const leaseKey = (shard: number) => `${keyPrefix}:shard:${shard}:lease`
-  const epochKey = (shard: number) => `${keyPrefix}:shard:${shard}:epoch`
   /** The leases this node holds, one renewal per shard: bounded by the shard count. */
   const held = new Map<number, Renewal>()
 
@@ -125,10 +124,10 @@ export const makeRedisShardLeases = Effect.fnUntraced(function* (config: RedisLe
     held.set(shard, { epoch, timer })
   }
 
-  const tryAcquire = (shard: number, epochFloor: number) =>
-    command(shard, "acquire", () =>
-      client.eval(acquireScript, 2, leaseKey(shard), epochKey(shard), nodeId, leaseTtlMs, epochFloor),
-    ).pipe(Effect.map((reply) => reply as AcquireReply))
+  const tryAcquire = (shard: number) =>
+    command(shard, "acquire", () => client.eval(acquireScript, 1, leaseKey(shard), nodeId, leaseTtlMs)).pipe(
+      Effect.map((reply) => reply as AcquireReply),
+    )
 
   const acquire = Effect.fn("ShardLeases.acquire")(function* (
     shard: number,
@@ -136,10 +135,17 @@ export const makeRedisShardLeases = Effect.fnUntraced(function* (config: RedisLe
   ): Effect.fn.Return<ShardLease, LeaseUnavailable> {
     const deadline = Date.now() + acquireWaitMsMax
     while (true) {
-      const [taken, value, holder] = yield* tryAcquire(shard, epochFloor)
+      const [taken, value, holder] = yield* tryAcquire(shard)
       if (taken === 1) {
-        startRenewing(shard, value)
-        return { shard, epoch: value }
+        // Without an epoch the lease is of no use: give it back rather than keep others waiting on it.
+        const epoch = yield* epochs.next(shard, epochFloor).pipe(Effect.tapError(() => releaseShard(shard)))
+        // Taking the epoch may have outlasted the TTL: the lease is this node's only if it still is.
+        const [stillTaken] = yield* tryAcquire(shard)
+        if (stillTaken === 1) {
+          startRenewing(shard, epoch)
+          return { shard, epoch }
+        }
+        continue
       }
       const waitMs = deadline - Date.now()
       if (waitMs <= 0) {
@@ -191,5 +197,5 @@ const closeClient = (client: Redis): Effect.Effect<void> =>
   )
 
 /** Redis leases for this node; closing the layer releases the leases it holds and quits the client. */
-export const layerRedisLeases = (config: RedisLeasesConfig): Layer.Layer<ShardLeases, LeaseUnavailable> =>
+export const layerRedisLeases = (config: RedisLeasesConfig): Layer.Layer<ShardLeases, LeaseUnavailable, ShardEpochs> =>
   Layer.effect(ShardLeases)(makeRedisShardLeases(config))

@@ -1,8 +1,8 @@
 /**
  * The lease store restarts under a three-node cluster: a private Redis (no persistence) is killed
- * and started empty under a stream of deposits, so every lease and every epoch counter is gone; then
- * a node is killed, and its shards' new owner must take leases whose counters start again below the
- * epochs already claimed. Every deposit is acknowledged exactly once and every shard serves again.
+ * and started empty under a stream of deposits, so every lease is gone; then a node is killed, and
+ * its shards' new owner takes leases from the emptied store (the epochs, kept in DynamoDB, go on
+ * growing). Every deposit is acknowledged exactly once and every shard serves again.
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -74,7 +74,7 @@ describe("a lease store restart under three nodes", () => {
       await new Promise((resolve) => setTimeout(resolve, 2_000))
       redis = await startRedis()
       await new Promise((resolve) => setTimeout(resolve, 2_000))
-      // A takeover now needs leases from the emptied store: its counters start below the claimed epochs.
+      // A takeover now needs leases from the emptied store.
       const killed = nodes.pop() as NodeProcess
       await killed.kill("SIGKILL")
       await agreedMap(nodes, 2, 60_000)

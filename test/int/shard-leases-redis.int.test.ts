@@ -3,23 +3,29 @@
  * a TTL lease has: expiry of a holder that stopped renewing, renewal keeping a live lease, a
  * restarted node taking its own shards back at once, and an unreachable Redis as LeaseUnavailable.
  * Each test uses its own key prefix; a plain ioredis client plays the crashed or foreign holder.
+ * The epochs come from the DynamoDB counter on the local DynamoDB-API server, as in aws mode.
  */
 import { Context, Effect, Layer, type Scope } from "effect"
 import { Redis } from "ioredis"
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest"
+import { layerDynamoDbEpochs } from "../../persistence/dynamodb/shard-epochs-dynamodb.ts"
 import { layerRedisLeases, type RedisLeasesConfig } from "../../persistence/redis/shard-leases-redis.ts"
+import { ShardEpochs } from "../../persistence/shard-epochs.ts"
 import { ShardLeases } from "../../persistence/shard-leases.ts"
 import { stackUp } from "../../scripts/local-stack/stack.ts"
 import { shardLeasesContract } from "../contract/shard-leases.contract.ts"
 
 let url = ""
+let dynamodbEndpoint = ""
 let raw: Redis | undefined
 const runId = `${Date.now().toString(36)}${process.pid.toString(36)}`
 let prefixCount = 0
 let keyPrefix = ""
 
 beforeAll(async () => {
-  url = (await stackUp()).redisUrl
+  const stack = await stackUp()
+  url = stack.redisUrl
+  dynamodbEndpoint = stack.dynamodbEndpoint
   raw = new Redis(url)
 })
 afterAll(async () => {
@@ -34,24 +40,32 @@ const redis = (): Redis => {
   return raw
 }
 
+/** The counter of this test's key prefix: a table prefix of its own, so numbers start at zero. */
+const epochsLayer = () =>
+  layerDynamoDbEpochs({ endpoint: dynamodbEndpoint, region: "us-east-1", tablePrefix: keyPrefix })
+
+const leasesLayer = (config: RedisLeasesConfig) => layerRedisLeases(config).pipe(Layer.provide(epochsLayer()))
+
 const node = (
   nodeId: string,
   options: Partial<Omit<RedisLeasesConfig, "nodeId">> = {},
 ): Effect.Effect<ShardLeases["Service"], unknown, Scope.Scope> =>
-  Layer.build(layerRedisLeases({ url, keyPrefix, leaseTtlMs: 2_000, nodeId, ...options })).pipe(
+  Layer.build(leasesLayer({ url, keyPrefix, leaseTtlMs: 2_000, nodeId, ...options })).pipe(
     Effect.map((context) => Context.get(context, ShardLeases)),
   )
+
+const epochs = (): Effect.Effect<ShardEpochs["Service"], unknown, Scope.Scope> =>
+  Layer.build(epochsLayer()).pipe(Effect.map((context) => Context.get(context, ShardEpochs)))
 
 const run = <A, E>(program: Effect.Effect<A, E, Scope.Scope>): Promise<A> =>
   Effect.runPromise(Effect.scoped(program) as Effect.Effect<A, unknown>)
 
 const leaseKey = (shard: number) => `${keyPrefix}:shard:${shard}:lease`
-const epochKey = (shard: number) => `${keyPrefix}:shard:${shard}:epoch`
 
 // A short wait so that the contract's "another node is refused" returns quickly.
 shardLeasesContract(
   "redis",
-  (nodeId) => layerRedisLeases({ url, keyPrefix, leaseTtlMs: 2_000, nodeId, acquireWaitMsMax: 300 }),
+  (nodeId) => leasesLayer({ url, keyPrefix, leaseTtlMs: 2_000, nodeId, acquireWaitMsMax: 300 }),
   { multiNode: true, timeoutMs: 15_000 },
 )
 
@@ -62,10 +76,8 @@ describe("Redis ShardLeases", () => {
       run(
         Effect.gen(function* () {
           // The holder crashed right after acquiring: its lease is left to expire, never renewed.
-          const crashedEpoch = yield* Effect.promise(async () => {
-            await redis().set(leaseKey(6), "crashed-node", "PX", 300)
-            return redis().incr(epochKey(6))
-          })
+          yield* Effect.promise(() => redis().set(leaseKey(6), "crashed-node", "PX", 300))
+          const crashedEpoch = yield* (yield* epochs()).next(6, 0)
           const survivor = yield* node("node-b", { leaseTtlMs: 300 })
           const lease = yield* survivor.acquire(6)
           expect(lease.epoch).toBeGreaterThan(crashedEpoch)
@@ -153,7 +165,7 @@ describe("Redis ShardLeases", () => {
       run(
         Effect.gen(function* () {
           const leases = yield* Layer.build(
-            layerRedisLeases({ url: "redis://127.0.0.1:1", keyPrefix, leaseTtlMs: 1_000, nodeId: "node-a" }),
+            leasesLayer({ url: "redis://127.0.0.1:1", keyPrefix, leaseTtlMs: 1_000, nodeId: "node-a" }),
           ).pipe(Effect.map((context) => Context.get(context, ShardLeases)))
           const result = yield* Effect.result(leases.acquire(0))
           expect(result._tag).toBe("Failure")

@@ -122,6 +122,8 @@ export const streamDeposits = (ports: () => ReadonlyArray<number>, apiKey: strin
     }
   })()
   return {
+    /** Rounds completed so far: every account's deposit acknowledged. */
+    rounds: (): number => rounds,
     stop: async (): Promise<number> => {
       streaming = false
       await stream
