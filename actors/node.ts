@@ -106,6 +106,10 @@ class NodeRuntime {
   /** True from a new assignment until its shards serve: requests wait for them (bounded) rather than fail. */
   private handingOff = false
   private readonly waitingForHandOff = new Set<{ readonly run: () => void; readonly fail: () => void }>()
+  /** When the hand-off under way began (its first assignment), for the hand-off pause it is measured as. */
+  private handOffStartedMs: number | undefined
+  private readonly handOffDurations = new DurationHistogram()
+  private lastHandOffMs = Number.NaN
   /** Counters of incarnations gone, so the gauges keep counting across rebuilds. */
   private retired = { commits: 0, records: 0, partWrites: 0, segments: 0, lookups: 0 }
   private readonly retiredAppendDurations = new DurationHistogram()
@@ -152,6 +156,7 @@ class NodeRuntime {
     this.owned = next
     this.ownedSet = new Set(next)
     this.handingOff = true
+    this.handOffStartedMs ??= this.clock.nowMs()
     const serving = this.serving
     if (serving !== undefined)
       this.drop(serving.incarnation, unchanged ? "the claim on the shards lapsed" : "the shard assignment changed")
@@ -338,6 +343,11 @@ class NodeRuntime {
   }
 
   private endHandOff(served: boolean): void {
+    if (served && this.handOffStartedMs !== undefined) {
+      this.lastHandOffMs = this.clock.nowMs() - this.handOffStartedMs
+      this.handOffDurations.record(this.lastHandOffMs)
+    }
+    this.handOffStartedMs = undefined
     this.handingOff = false
     const waiters = [...this.waitingForHandOff]
     this.waitingForHandOff.clear()
@@ -403,6 +413,8 @@ class NodeRuntime {
       entryLookupsTotal: this.retired.lookups + sum((shard) => shard.lookupsTotal),
       timersPending: serving?.effects.timersPending ?? 0,
       journalAppendDurations: this.appendDurations(serving),
+      handOffDurations: this.handOffDurations,
+      lastHandOffMs: this.lastHandOffMs,
     }
   }
 }

@@ -83,4 +83,11 @@ export interface NodeMetrics {
   readonly timersPending: number
   /** Journal append durations since the node started. */
   readonly journalAppendDurations: DurationHistogram
+  /**
+   * Hand-offs since the node started, each from the new assignment until its shards serve: the
+   * pause of the shards a hand-off moves (and, while a hand-off re-recovers every shard, of all).
+   */
+  readonly handOffDurations: DurationHistogram
+  /** The latest hand-off's duration; NaN before the first. */
+  readonly lastHandOffMs: number
 }

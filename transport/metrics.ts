@@ -7,7 +7,7 @@ import { type DurationHistogram, durationBucketsMs } from "../actors/duration-hi
 import type { NodeMetrics } from "../actors/processor.ts"
 import { eventLoopDelayMs, gcPauses, heapRetainedBytes } from "./process-metrics.ts"
 
-type NumericMetric = Exclude<keyof NodeMetrics, "journalAppendDurations">
+type NumericMetric = Exclude<keyof NodeMetrics, "journalAppendDurations" | "handOffDurations" | "lastHandOffMs">
 
 interface Metric {
   readonly name: string
@@ -91,6 +91,16 @@ export const renderMetrics = (values: NodeMetrics): string => {
       "payments_journal_append_duration_seconds",
       "Journal appends (node flushes), from send to the journal's answer.",
       values.journalAppendDurations,
+    ),
+    histogram(
+      "payments_handoff_duration_seconds",
+      "Shard hand-offs, from a new assignment until its shards serve.",
+      values.handOffDurations,
+    ),
+    line(
+      "payments_handoff_last_seconds",
+      "The latest hand-off's duration (NaN before the first).",
+      values.lastHandOffMs / 1000,
     ),
     line(
       "process_cpu_seconds_total",

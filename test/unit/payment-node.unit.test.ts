@@ -251,6 +251,35 @@ describe("PaymentNode", () => {
     await node.stop()
   })
 
+  it("measures each hand-off from the new assignment until it serves", async () => {
+    const stores = newStores()
+    const node = await startMemoryNode(stores, limits, { ownedShards: [0, 1], forward: () => {} })
+    const handle = node.processor as PaymentNodeHandle
+    expect(Number.isNaN(handle.metrics().lastHandOffMs)).toBe(true)
+    handle.reassign([0])
+    await eventually(() => handle.isReady())
+    const metrics = handle.metrics()
+    expect(metrics.handOffDurations.snapshot().count).toBe(1)
+    expect(metrics.lastHandOffMs).toBeGreaterThanOrEqual(0)
+    // An unchanged assignment is no hand-off.
+    handle.reassign([0])
+    expect(handle.metrics().handOffDurations.snapshot().count).toBe(1)
+    await node.stop()
+  })
+
+  it("recovers an unchanged assignment afresh after its claim lapsed, rather than serve its memory", async () => {
+    const stores = newStores()
+    const node = await startMemoryNode(stores, limits, { ownedShards: [0, 1], forward: () => {} })
+    const handle = node.processor as PaymentNodeHandle
+    await submit(handle, open(a0))
+    await submit(handle, deposit(a0, "d1", 700n))
+    handle.reassign([0, 1], true)
+    // Recovered again (a hand-off), from the journal and snapshots: what was acknowledged, and no more.
+    expect(await balanceOf(handle, a0)).toBe(700n)
+    expect(handle.metrics().handOffDurations.snapshot().count).toBe(1)
+    await node.stop()
+  })
+
   it("recovers in one retry when its lease store hands out epochs already claimed (its numbers were lost)", async () => {
     const stores = newStores()
     for (let restart = 0; restart < 5; restart++) await (await startNode(stores)).stop()
