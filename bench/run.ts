@@ -6,7 +6,7 @@
  *                    [--warmup-ms 5000] [--window-ms 60000] [--capture-delay-ms 50]
  *                    [--sweep [--sweep-from 1000] [--p99-ms-max 5]] [--no-baselines] [--profile]
  *                    [--report-dir bench/results]
- *                    [--nodes 3 [--sweep] | --nodes-series 1,2,3] [--takeover]   (aws mode)
+ *                    [--nodes 3 [--sweep] | --nodes-series 1,2,3] [--takeover] [--scale-out]   (aws mode)
  *
  * --sweep steps the offered rate up (x1.5) until the latency SLO of bench/slo.json breaks and reports
  * the highest rate that met it (the sustainable throughput), for the product and for the bare echo
@@ -29,8 +29,9 @@
  * budget sums every node process. --nodes-series 1,2,3 (or --nodes 3 --sweep: with a cluster the
  * sweep is over the node count, not the rate) measures each size at the same rate on a fresh
  * cluster and prints a comparison table. --takeover then SIGKILLs one node of the largest cluster
- * under the same load and times how long the survivors take to serve every shard again. Without
- * --nodes the run uses one node outside a cluster, as before.
+ * under the same load and times how long the survivors take to serve every shard again; --scale-out
+ * (before it) adds one node to the largest cluster under load and reports what moved and each
+ * node's hand-off pause. Without --nodes the run uses one node outside a cluster, as before.
  */
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -50,8 +51,11 @@ import {
   type ClusterComparisonRow,
   clusterConnectionsOf,
   formatComparison,
+  formatScaleOut,
+  movedShards,
   nodeCountsOf,
   routingSharesOf,
+  type ScaleOutFigures,
   type TakeoverFigures,
 } from "./runner/cluster-figures.ts"
 import { type MeasuredRun, runMeasured } from "./runner/measured-run.ts"
@@ -84,6 +88,7 @@ const { values } = parseArgs({
     nodes: { type: "string" },
     "nodes-series": { type: "string" },
     takeover: { type: "boolean", default: false },
+    "scale-out": { type: "boolean", default: false },
   },
 })
 
@@ -387,10 +392,64 @@ const formatTakeover = (figures: TakeoverFigures): string => {
 ${summaryLine("  load from the kill on", figures.result)}`
 }
 
+/** When, into the scale-out's load run, the node is added, and how long the load goes on after. */
+const scaleOutAddAtMs = 3_000
+const scaleOutLoadMs = 20_000
+
+/**
+ * Under the scenario's load at the run's rate, adds one node to the cluster and measures what moved
+ * and each node's hand-off pause (from its `/metrics`); the load's figures count from the add on.
+ */
+const measureScaleOut = async (
+  cluster: TargetCluster,
+  scenario: Scenario,
+  overrides: Overrides,
+): Promise<ScaleOutFigures> => {
+  const { windowMs: _soakWindowMs, ...plan } = planFromScenario(scenario, targetOf(cluster), {
+    ...overrides,
+    warmupMs: scaleOutAddAtMs,
+    durationMs: scaleOutAddAtMs + scaleOutLoadMs,
+  })
+  let added: ReturnType<TargetCluster["addNodeAndTimeHandOff"]> | undefined
+  let addTimer: NodeJS.Timeout | undefined
+  const scheduleAdd = (startAtEpochMs: number) => {
+    addTimer = setTimeout(
+      () => {
+        added = cluster.addNodeAndTimeHandOff(takeoverTimeoutMs)
+        // Awaited once the run is over, which rethrows; until then a failure must not count as unhandled.
+        added.catch(() => {})
+      },
+      Math.max(0, startAtEpochMs + scaleOutAddAtMs - Date.now()),
+    )
+  }
+  const nodeCountBefore = cluster.nodeIds.length
+  log(
+    `scale-out: one node added to ${nodesText(nodeCountBefore)} ${scaleOutAddAtMs / 1000} s into a run at ${plan.ratePerSecond}/s`,
+  )
+  try {
+    const result = await runLoad(plan, progress, scheduleAdd)
+    endProgress()
+    if (added === undefined) throw new Error("assertion: the scale-out's run ended before the add")
+    const scaleOut = await added
+    const shardCount = scaleOut.after.shards.length
+    return {
+      nodeCountBefore,
+      addedNodeId: scaleOut.addedNodeId,
+      agreedMs: scaleOut.agreedMs,
+      moved: movedShards(scaleOut.before, scaleOut.after),
+      movedMax: Math.ceil(shardCount / (nodeCountBefore + 1)) + 1,
+      handOffs: scaleOut.handOffs,
+      result,
+    }
+  } finally {
+    clearTimeout(addTimer)
+  }
+}
+
 const nodesText = (nodeCount: number): string => `${nodeCount} node${nodeCount === 1 ? "" : "s"}`
 
 /** One cluster size: a fresh cluster, seeded and measured at the run's rate, its routing shares, the takeover if asked. */
-const measureCluster = async (scenario: Scenario, nodeCount: number, withTakeover: boolean) => {
+const measureCluster = async (scenario: Scenario, nodeCount: number, withTakeover: boolean, withScaleOut: boolean) => {
   const workload = scenario.workload
   if (workload.kind === "echo") throw new Error(`scenario ${scenario.name} does not drive the product`)
   const cluster = await startTargetCluster({ nodeCount, shardCount: workload.shardCount })
@@ -416,8 +475,9 @@ const measureCluster = async (scenario: Scenario, nodeCount: number, withTakeove
     if (first?.budget === undefined) throw new Error("assertion: a cluster run is measured with its budget")
     const row: ClusterComparisonRow = { nodeCount, connections, result: first.result, budget: first.budget, routing }
     // Printed with the comparison, as its own line.
+    const scaleOut = withScaleOut ? await measureScaleOut(cluster, scenario, overrides) : undefined
     const takeover = withTakeover ? await measureTakeover(cluster, scenario, overrides) : undefined
-    return { ...measured, row, takeover }
+    return { ...measured, row, takeover, scaleOut }
   } finally {
     await cluster.stop()
   }
@@ -434,13 +494,20 @@ const measureClusters = async (scenario: Scenario, nodeCounts: ReadonlyArray<num
   const verdicts: Array<SloVerdict> = []
   const comparison: Array<ClusterComparisonRow> = []
   let takeover: TakeoverFigures | undefined
+  let scaleOut: ScaleOutFigures | undefined
   let residentPerAccountBytes = 0
   for (const nodeCount of nodeCounts) {
-    const measured = await measureCluster(scenario, nodeCount, values.takeover && nodeCount === largest && largest >= 2)
+    const measured = await measureCluster(
+      scenario,
+      nodeCount,
+      values.takeover && nodeCount === largest && largest >= 2,
+      values["scale-out"] && nodeCount === largest,
+    )
     runs.push(...measured.runs)
     verdicts.push(...measured.verdicts)
     comparison.push(measured.row)
     takeover = measured.takeover ?? takeover
+    scaleOut = measured.scaleOut ?? scaleOut
     residentPerAccountBytes = measured.residentPerAccountBytes
   }
   log(
@@ -452,13 +519,21 @@ const measureClusters = async (scenario: Scenario, nodeCounts: ReadonlyArray<num
     "  every node, the generator and the local stack share this machine's cores: more nodes compete for " +
       "them, so the table shows each node's and each hop's cost, not how a cluster of machines scales",
   )
+  if (scaleOut !== undefined) {
+    log(formatScaleOut(scaleOut))
+    log(summaryLine("  load from the add on", scaleOut.result))
+  }
   if (takeover !== undefined) log(formatTakeover(takeover))
   return {
     steps: [],
     runs,
     verdicts,
     residentPerAccountBytes,
-    cluster: { comparison, ...(takeover === undefined ? {} : { takeover }) },
+    cluster: {
+      comparison,
+      ...(takeover === undefined ? {} : { takeover }),
+      ...(scaleOut === undefined ? {} : { scaleOut }),
+    },
   }
 }
 
@@ -533,6 +608,8 @@ const main = async () => {
     throw new Error("--nodes and --nodes-series start a cluster: aws mode only")
   if (nodeCounts !== undefined && values.profile) throw new Error("--profile profiles one node: run it without --nodes")
   if (nodeCounts === undefined && values.takeover) throw new Error("--takeover needs a cluster: add --nodes 2 or more")
+  if (nodeCounts === undefined && values["scale-out"])
+    throw new Error("--scale-out needs a cluster: add --nodes 1 or more")
   const scenario = withCaptureDelayOverride(loadScenario(values.scenario))
   log(`machine: ${describeMachine()}`)
   const nodesNote = nodeCounts === undefined ? "" : `, a cluster of ${nodeCounts.map(nodesText).join(", then ")}`

@@ -5,7 +5,7 @@
  * the three plots.
  */
 import type { LoadResult } from "../load/plan.ts"
-import { comparisonCells, comparisonHeaders } from "../runner/cluster-figures.ts"
+import { comparisonCells, comparisonHeaders, formatScaleOut } from "../runner/cluster-figures.ts"
 import { isLoadBaseline, operationLabel, reportCharts } from "./charts.ts"
 import { escapeXml, formatNumber } from "./plots.ts"
 import type { BenchReport, ReportRun } from "./report.ts"
@@ -286,7 +286,13 @@ const clusterSection = (cluster: NonNullable<BenchReport["cluster"]>): string =>
           : `the survivors served every shard again after ${(takeover.takeoverMs / 1000).toFixed(1)} s.`) +
         ` From the kill on: achieved ${formatNumber(takeover.result.achievedRate)}/s, p99 ${milliseconds(takeover.result.latencyMs.p99)} ms, ` +
         `errors ${escapeXml(formatErrors(takeover.result.errorsByCode))}.</p>`
-  return table(comparisonHeaders, rows) + takeoverText
+  const scaleOut = cluster.scaleOut
+  const scaleOutText =
+    scaleOut === undefined
+      ? ""
+      : `<p>${escapeXml(formatScaleOut(scaleOut))}. From the add on: achieved ${formatNumber(scaleOut.result.achievedRate)}/s, ` +
+        `p99 ${milliseconds(scaleOut.result.latencyMs.p99)} ms, errors ${escapeXml(formatErrors(scaleOut.result.errorsByCode))}.</p>`
+  return table(comparisonHeaders, rows) + scaleOutText + takeoverText
 }
 
 const profileTable = (profile: NonNullable<BenchReport["profile"]>): string =>

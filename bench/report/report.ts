@@ -8,7 +8,7 @@ import { mkdir, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import type { CeilingResult } from "../baselines/ceiling.ts"
 import type { LoadResult } from "../load/plan.ts"
-import type { ClusterComparisonRow, TakeoverFigures } from "../runner/cluster-figures.ts"
+import type { ClusterComparisonRow, ScaleOutFigures, TakeoverFigures } from "../runner/cluster-figures.ts"
 import type { NodeBudget } from "../runner/node-budget.ts"
 import type { SoakWindow } from "../runner/soak.ts"
 import { renderReportHtml } from "./html.ts"
@@ -55,10 +55,11 @@ export interface BenchReport {
   readonly profile?: {
     readonly topFrames: ReadonlyArray<{ readonly name: string; readonly url: string; readonly selfPercent: number }>
   }
-  /** Only for a run against clusters (--nodes, --nodes-series): each size at the same rate, and the takeover. */
+  /** Only for a run against clusters (--nodes, --nodes-series): each size at the same rate, the scale-out and the takeover. */
   readonly cluster?: {
     readonly comparison: ReadonlyArray<ClusterComparisonRow>
     readonly takeover?: TakeoverFigures
+    readonly scaleOut?: ScaleOutFigures
   }
 }
 

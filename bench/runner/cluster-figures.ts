@@ -194,3 +194,41 @@ export interface TakeoverFigures {
   /** The load from the kill on, at the run's rate, over every node's connections (the killed one's close). */
   readonly result: LoadResult
 }
+
+/** A node added under load: what moved, how long the map took, each node's hand-off pause. */
+export interface ScaleOutFigures {
+  readonly nodeCountBefore: number
+  readonly addedNodeId: string
+  readonly agreedMs: number
+  /** Shards whose owner changed, and the bound the assignor promises: ceil(S/N)+1, N after the add. */
+  readonly moved: ReadonlyArray<number>
+  readonly movedMax: number
+  readonly handOffs: ReadonlyArray<{ readonly nodeId: string; readonly lastMs: number; readonly count: number }>
+  /** The load from the add on, at the run's rate. */
+  readonly result: LoadResult
+}
+
+/** The shards whose owner differs between two maps, in shard order. */
+export const movedShards = (
+  before: { readonly shards: ReadonlyArray<{ readonly shard: number; readonly owner: string | null }> },
+  after: { readonly shards: ReadonlyArray<{ readonly shard: number; readonly owner: string | null }> },
+): Array<number> => {
+  const owners = new Map(before.shards.map((entry) => [entry.shard, entry.owner]))
+  return after.shards.filter((entry) => owners.get(entry.shard) !== entry.owner).map((entry) => entry.shard)
+}
+
+export const formatScaleOut = (figures: ScaleOutFigures): string => {
+  const pauses = figures.handOffs
+    .map((node) =>
+      node.count === 0 || Number.isNaN(node.lastMs)
+        ? `${node.nodeId} none`
+        : `${node.nodeId} ${Math.round(node.lastMs)} ms`,
+    )
+    .join(", ")
+  return (
+    `scale-out ${figures.nodeCountBefore} -> ${figures.nodeCountBefore + 1} (${figures.addedNodeId}): ` +
+    `${figures.moved.length} shards moved (bound ${figures.movedMax}: ${figures.moved.join(", ")}), ` +
+    `map agreed ${(figures.agreedMs / 1000).toFixed(1)} s after the spawn; ` +
+    `latest hand-off pause per node (new assignment until its shards serve): ${pauses}`
+  )
+}

@@ -3,7 +3,8 @@
  * local stack, each started the way the fault tests start theirs (`startClusterNode`), under a
  * name unique to the run (journal topic, tables, key prefix, group, node ids), so runs never meet.
  * It is measured as one target: CPU, memory and counters summed over every node process, the
- * snapshot backlog waited for on every node. One node can be killed to time the takeover.
+ * snapshot backlog waited for on every node. One node can be killed to time the takeover, and one
+ * added to time the hand-off.
  */
 import { randomBytes } from "node:crypto"
 import { mkdtempSync, rmSync } from "node:fs"
@@ -37,6 +38,21 @@ export interface TargetCluster extends TargetNode {
    * not after `timeoutMs`. The cluster's samples cover every node, so none may be taken after a kill.
    */
   readonly killAndTimeTakeover: (index: number, timeoutMs: number) => Promise<number | null>
+  /**
+   * Starts one more node and waits for the map of every live node with every shard serving; then
+   * reads each node's latest hand-off from its `/metrics`. Rejects when the map does not come in time.
+   */
+  readonly addNodeAndTimeHandOff: (timeoutMs: number) => Promise<ScaleOut>
+}
+
+export interface ScaleOut {
+  readonly addedNodeId: string
+  /** From the new node's spawn until every node agreed on the map with it, every shard serving. */
+  readonly agreedMs: number
+  readonly before: ClusterStatus
+  readonly after: ClusterStatus
+  /** Per node, in start order: its latest hand-off (NaN if it had none) and how many it made. */
+  readonly handOffs: ReadonlyArray<{ readonly nodeId: string; readonly lastMs: number; readonly count: number }>
 }
 
 /** From the first node's start until every node agrees: the joins, one rebalance and the recoveries. */
@@ -74,30 +90,36 @@ const stopMember = async (member: Member): Promise<void> => {
   rmSync(member.dataDir, { recursive: true, force: true })
 }
 
+/** Node `index` of the cluster `name` on the stack's storage; its data directory goes if it fails to start. */
+const startMember = async (
+  name: string,
+  index: number,
+  peerPort: number,
+  shardCount: number,
+  storage: Record<string, string>,
+): Promise<Member> => {
+  const localId = `node-${index + 1}`
+  const dataDir = mkdtempSync(join(tmpdir(), "bench-cluster-node-"))
+  const env = { ...storage, DATA_DIR: dataDir, ...nodeSettingsFromEnvironment() }
+  const node = await startClusterNode(name, localId, peerPort, { shardCount, tenants: benchTenants, env }).catch(
+    (error: unknown) => {
+      rmSync(dataDir, { recursive: true, force: true })
+      throw error
+    },
+  )
+  return { nodeId: `${name}-${localId}`, node, view: targetNodeOf(node, dataDir), dataDir, alive: true }
+}
+
 /** Starts every node at once (so they form the group in one rebalance); a failed start stops the others. */
-const startMembers = async (name: string, nodeCount: number, shardCount: number): Promise<Array<Member>> => {
-  const storage = await awsStorageEnvironmentOf(name)
+const startMembers = async (
+  name: string,
+  nodeCount: number,
+  shardCount: number,
+  storage: Record<string, string>,
+): Promise<Array<Member>> => {
   const peerPorts = await distinctFreePorts(nodeCount)
   const starts = await Promise.allSettled(
-    peerPorts.map(async (peerPort, index) => {
-      const localId = `node-${index + 1}`
-      const dataDir = mkdtempSync(join(tmpdir(), "bench-cluster-node-"))
-      const env = { ...storage, DATA_DIR: dataDir, ...nodeSettingsFromEnvironment() }
-      const node = await startClusterNode(name, localId, peerPort, { shardCount, tenants: benchTenants, env }).catch(
-        (error: unknown) => {
-          rmSync(dataDir, { recursive: true, force: true })
-          throw error
-        },
-      )
-      const member: Member = {
-        nodeId: `${name}-${localId}`,
-        node,
-        view: targetNodeOf(node, dataDir),
-        dataDir,
-        alive: true,
-      }
-      return member
-    }),
+    peerPorts.map((peerPort, index) => startMember(name, index, peerPort, shardCount, storage)),
   )
   const members = starts.flatMap((start) => (start.status === "fulfilled" ? [start.value] : []))
   const failed = starts.find((start) => start.status === "rejected")
@@ -116,7 +138,8 @@ export const startTargetCluster = async (options: {
   }
   const name = `bench${Date.now().toString(36)}${randomBytes(2).toString("hex")}`
   const startedAtMs = performance.now()
-  const members = await startMembers(name, nodeCount, shardCount)
+  const storage = await awsStorageEnvironmentOf(name)
+  const members = await startMembers(name, nodeCount, shardCount, storage)
   const live = () => members.filter((member) => member.alive)
   const agreed = (timeoutMs: number) =>
     agreedMap(
@@ -164,6 +187,29 @@ export const startTargetCluster = async (options: {
         () => performance.now() - killedAtMs,
         () => null,
       )
+    },
+    addNodeAndTimeHandOff: async (timeoutMs) => {
+      if (members.length >= clusterNodesMax) throw new Error(`a cluster has at most ${clusterNodesMax} nodes`)
+      const before = await agreed(timeoutMs)
+      const used = new Set(members.map((member) => member.node.port))
+      const [peerPort] = (await distinctFreePorts(used.size + 1)).filter((port) => !used.has(port))
+      if (peerPort === undefined) throw new Error("no free port for the added node")
+      const spawnedAtMs = performance.now()
+      const added = await startMember(name, members.length, peerPort, shardCount, storage)
+      members.push(added)
+      const after = await agreed(timeoutMs)
+      const agreedMs = performance.now() - spawnedAtMs
+      const handOffs = await Promise.all(
+        live().map(async (member) => {
+          const gauges = await member.view.metrics()
+          return {
+            nodeId: member.nodeId,
+            lastMs: (gauges.payments_handoff_last_seconds ?? Number.NaN) * 1000,
+            count: gauges.payments_handoff_duration_seconds_count ?? 0,
+          }
+        }),
+      )
+      return { addedNodeId: added.nodeId, agreedMs, before, after, handOffs }
     },
     stop: async () => {
       await Promise.all(members.map(stopMember))

@@ -1,7 +1,8 @@
 /**
  * The cluster benchmark's pure part: which sizes a command line asks for, connections spread evenly
  * over the nodes (every node gets the same number from every worker), samples of several node
- * processes summed, the routing shares computed from a shard map, and the comparison table.
+ * processes summed, the routing shares computed from a shard map, the comparison table, and the
+ * scale-out's moved shards and line.
  */
 import { describe, expect, it } from "vitest"
 import { connectionTargetOf } from "../../bench/load/channels.ts"
@@ -12,6 +13,8 @@ import {
   type ClusterComparisonRow,
   clusterConnectionsOf,
   formatComparison,
+  formatScaleOut,
+  movedShards,
   nodeCountsOf,
   routingSharesOf,
   sumGauges,
@@ -180,5 +183,34 @@ describe("the comparison table", () => {
     expect(lines[0]).toMatch(/nodes.*offered\/s.*p99 ms.*CPU µs\/transfer.*forwarded.*cross-node/)
     expect(lines[2]).toMatch(/^\s+3\s+8\s+1000\s+1000\s+1\.23\s+5\.68\s+9\.90\s+3\s+120\.0\s+0\.12\s+66\.7%\s+25\.0%$/)
     expect(new Set(lines.map((line) => line.length)).size).toBe(1)
+  })
+})
+
+describe("a scale-out's figures", () => {
+  const mapOf = (owners: ReadonlyArray<string | null>) => ({
+    shards: owners.map((owner, shard) => ({ shard, owner, status: "serving" })),
+  })
+
+  it("counts as moved exactly the shards whose owner changed, an unassigned one included", () => {
+    expect(movedShards(mapOf(["a", "b", "a", null]), mapOf(["a", "c", "c", "b"]))).toEqual([1, 2, 3])
+    expect(movedShards(mapOf(["a", "b"]), mapOf(["a", "b"]))).toEqual([])
+  })
+
+  it("names what moved against its bound and each node's pause, a node without a hand-off as none", () => {
+    const line = formatScaleOut({
+      nodeCountBefore: 3,
+      addedNodeId: "n-4",
+      agreedMs: 2_345,
+      moved: [1, 5],
+      movedMax: 3,
+      handOffs: [
+        { nodeId: "n-1", lastMs: 412.4, count: 1 },
+        { nodeId: "n-4", lastMs: Number.NaN, count: 0 },
+      ],
+      result: undefined as never,
+    })
+    expect(line).toContain("3 -> 4 (n-4): 2 shards moved (bound 3: 1, 5)")
+    expect(line).toContain("map agreed 2.3 s after the spawn")
+    expect(line).toContain("n-1 412 ms, n-4 none")
   })
 })
