@@ -132,7 +132,7 @@ class NodeRuntime {
         if (this.status === "stopped") return Exit.isSuccess(exit) ? exit.value.release : Effect.void
         // The assignment changed while this recovery ran: give these shards back and recover the new set.
         if (Exit.isSuccess(exit) && recovering !== this.owned) {
-          return exit.value.release.pipe(Effect.andThen(Effect.sync(() => this.scheduleRebuild())))
+          return exit.value.release.pipe(Effect.andThen(Effect.sync(() => this.scheduleRebuild(0))))
         }
         if (Exit.isSuccess(exit)) return Effect.sync(() => this.serve(exit.value))
         return Effect.logError("node recovery failed; retrying").pipe(
@@ -159,7 +159,8 @@ class NodeRuntime {
     this.handOffStartedMs ??= this.clock.nowMs()
     const serving = this.serving
     if (serving !== undefined)
-      this.drop(serving.incarnation, unchanged ? "the claim on the shards lapsed" : "the shard assignment changed")
+      // A hand-off is no failure: the rebuild starts as soon as the writer and leases are released.
+      this.drop(serving.incarnation, unchanged ? "the claim on the shards lapsed" : "the shard assignment changed", 0)
   }
 
   private serve(incarnation: NodeIncarnation): void {
@@ -282,14 +283,17 @@ class NodeRuntime {
   }
 
   /** Stops serving this incarnation (answers waiting fail UNAVAILABLE), releases it, and rebuilds. */
-  drop(incarnation: NodeIncarnation, why: string): void {
+  drop(incarnation: NodeIncarnation, why: string, rebuildDelayMs = this.limits.rebuildRetryDelayMs): void {
     const serving = this.serving
     if (serving === undefined || serving.incarnation !== incarnation) return
     this.retire(serving)
     this.serving = undefined
     if (this.status !== "stopped") this.status = "recovering"
     Effect.runFork(
-      incarnation.release.pipe(Effect.annotateLogs({ why }), Effect.andThen(Effect.sync(() => this.scheduleRebuild()))),
+      incarnation.release.pipe(
+        Effect.annotateLogs({ why }),
+        Effect.andThen(Effect.sync(() => this.scheduleRebuild(rebuildDelayMs))),
+      ),
     )
   }
 
@@ -308,9 +312,10 @@ class NodeRuntime {
     serving.commit.abandon()
   }
 
-  private scheduleRebuild(): void {
+  /** Recovers again after `delayMs` (by default the retry delay after a failure). */
+  private scheduleRebuild(delayMs = this.limits.rebuildRetryDelayMs): void {
     if (this.status === "stopped" || this.rebuildCancel !== undefined) return
-    this.rebuildCancel = this.clock.after(this.limits.rebuildRetryDelayMs, () => {
+    this.rebuildCancel = this.clock.after(delayMs, () => {
       this.rebuildCancel = undefined
       Effect.runFork(this.recover)
     })

@@ -169,6 +169,15 @@ export const recoverNode = Effect.fn("Node.recover")(function* (
   // another node can take the shards at once when this one stops serving them.
   const scope = yield* Scope.make()
   const writerId = ports.journal.writerIdOf(shards)
+  // Phase times for the log: what a hand-off's pause is made of.
+  const startedAtMs = performance.now()
+  const phaseMs = { claims: 0, fences: 0, writer: 0, replay: 0 }
+  let phaseStartMs = startedAtMs
+  const endPhase = (phase: keyof typeof phaseMs) => {
+    const now = performance.now()
+    phaseMs[phase] = Math.round(now - phaseStartMs)
+    phaseStartMs = now
+  }
   const recovered = Effect.gen(function* () {
     const claims = yield* Effect.forEach(
       shards,
@@ -181,16 +190,20 @@ export const recoverNode = Effect.fn("Node.recover")(function* (
         }),
       { concurrency: recoveryConcurrency },
     )
+    endPhase("claims")
     // A previous owner that held these shards under another writer id (another shard set) is fenced
     // before this ownership writes or replays: its open transaction is aborted, so the replay below
     // reads everything it ever had acknowledged, and it can append nothing after.
     const previousWriters = new Set(claims.flatMap((claimed) => claimed.previousWriter ?? []))
     previousWriters.delete(writerId)
     yield* Effect.forEach(previousWriters, (previous) => ports.journal.fence(previous), { concurrency: 4 })
+    endPhase("fences")
     const writer = yield* ports.journal.openWriter(shards).pipe(Scope.provide(scope))
+    endPhase("writer")
     const rebuilt = yield* Effect.forEach(claims, (claimed) => rebuildShard(ports, limits, nowMs, claimed), {
       concurrency: recoveryConcurrency,
     })
+    endPhase("replay")
     return { writer, shards: rebuilt, release: Scope.close(scope, Exit.void) } satisfies NodeIncarnation
   })
   const incarnation = yield* recovered.pipe(Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause))))
@@ -199,6 +212,8 @@ export const recoverNode = Effect.fn("Node.recover")(function* (
       shards: shards.length,
       eventsReplayed: incarnation.shards.reduce((sum, shard) => sum + shard.eventsReplayed, 0),
       accounts: incarnation.shards.reduce((sum, shard) => sum + shard.ledger.accounts.size, 0),
+      durationMs: Math.round(performance.now() - startedAtMs),
+      ...Object.fromEntries(Object.entries(phaseMs).map(([phase, ms]) => [`${phase}Ms`, ms])),
     }),
   )
   return incarnation

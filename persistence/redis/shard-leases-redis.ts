@@ -44,6 +44,8 @@ end
 return 0
 `
 
+/** How often a lease another node holds is asked for again: a shard in hand-off waits on it. */
+const leasePollMs = 50
 /** Bound on connecting and on each command, so a Redis outage becomes LeaseUnavailable, not a hang. */
 const commandTimeoutMs = 2_000
 /** Reconnect delay grows to this cap and never stops: leases must work again when Redis returns. */
@@ -153,7 +155,8 @@ export const makeRedisShardLeases = Effect.fnUntraced(function* (config: RedisLe
       }
       // A lease without expiry (-1) would be an operator's doing: poll at the TTL's pace anyway.
       const remainingMs = value > 0 ? value : leaseTtlMs
-      yield* Effect.sleep(Math.max(1, Math.min(remainingMs, Math.floor(leaseTtlMs / 4), waitMs)))
+      // Polled often: in a hand-off the holder releases within moments, and the shard waits for this.
+      yield* Effect.sleep(Math.max(1, Math.min(remainingMs, leasePollMs, waitMs)))
     }
   })
 
