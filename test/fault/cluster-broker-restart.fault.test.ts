@@ -13,8 +13,14 @@ import { type KafkaServerOptions, startKafka, stopKafka } from "../../scripts/lo
 import { logsDirectory, stackDirectory } from "../../scripts/local-stack/process-control.ts"
 import { stackKafkaOptions, stackUp } from "../../scripts/local-stack/stack.ts"
 import type { NodeProcess } from "../support/node-process.ts"
-import { WsClient } from "../support/ws-client.ts"
-import { agreedMap, eventually, startClusterNode, streamDeposits } from "./support/cluster-nodes.ts"
+import {
+  agreedMap,
+  eventually,
+  expectDepositRounds,
+  openAccounts,
+  startClusterNode,
+  streamDeposits,
+} from "./support/cluster-nodes.ts"
 
 const run = `broker${Date.now().toString(36)}`
 const apiKey = "broker-test-key"
@@ -59,10 +65,7 @@ describe("a broker restart under three nodes", () => {
     const ports = () => nodes.map((node) => node.port)
     try {
       await agreedMap(nodes, 3)
-      const client = await WsClient.connect(nodes[0]?.port as number, apiKey)
-      for (const accountId of accounts)
-        expect((await client.request("openAccount", { accountId, currency: "EUR" })).ok).toBe(true)
-      client.close()
+      await openAccounts(nodes[0]?.port as number, apiKey, accounts)
       const deposits = streamDeposits(ports, apiKey, accounts)
       await new Promise((resolve) => setTimeout(resolve, 1_000))
       await stopKafka(brokerOptions)
@@ -79,9 +82,7 @@ describe("a broker restart under three nodes", () => {
       )
       const sent = await deposits.stop()
       expect(sent).toBeGreaterThan(2)
-      const reader = await WsClient.connect(nodes[2]?.port as number, apiKey)
-      for (const accountId of accounts)
-        expect((await reader.request("getAccount", { accountId })).account?.balance).toBe(`${sent}.00`)
+      await expectDepositRounds(nodes[2]?.port as number, apiKey, accounts, sent)
     } finally {
       await Promise.all(nodes.map((node) => node.kill("SIGKILL")))
     }

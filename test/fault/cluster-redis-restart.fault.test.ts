@@ -9,8 +9,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { redisAnswers } from "../../scripts/local-stack/redis.ts"
 import { stackUp } from "../../scripts/local-stack/stack.ts"
 import type { NodeProcess } from "../support/node-process.ts"
-import { WsClient } from "../support/ws-client.ts"
-import { agreedMap, eventually, startClusterNode, streamDeposits } from "./support/cluster-nodes.ts"
+import {
+  agreedMap,
+  eventually,
+  expectDepositRounds,
+  openAccounts,
+  startClusterNode,
+  streamDeposits,
+} from "./support/cluster-nodes.ts"
 
 const run = `redis${Date.now().toString(36)}`
 const apiKey = "redis-test-key"
@@ -64,10 +70,7 @@ describe("a lease store restart under three nodes", () => {
     const ports = () => nodes.map((node) => node.port)
     try {
       await agreedMap(nodes, 3)
-      const client = await WsClient.connect(nodes[0]?.port as number, apiKey)
-      for (const accountId of accounts)
-        expect((await client.request("openAccount", { accountId, currency: "EUR" })).ok).toBe(true)
-      client.close()
+      await openAccounts(nodes[0]?.port as number, apiKey, accounts)
       const deposits = streamDeposits(ports, apiKey, accounts)
       await new Promise((resolve) => setTimeout(resolve, 1_000))
       await stopRedis(redis)
@@ -81,9 +84,7 @@ describe("a lease store restart under three nodes", () => {
       await new Promise((resolve) => setTimeout(resolve, 1_000))
       const sent = await deposits.stop()
       expect(sent).toBeGreaterThan(3)
-      const reader = await WsClient.connect(nodes[0]?.port as number, apiKey)
-      for (const accountId of accounts)
-        expect((await reader.request("getAccount", { accountId })).account?.balance).toBe(`${sent}.00`)
+      await expectDepositRounds(nodes[0]?.port as number, apiKey, accounts, sent)
     } finally {
       await Promise.all(nodes.map((node) => node.kill("SIGKILL")))
     }

@@ -6,8 +6,14 @@
 import { beforeAll, describe, expect, it } from "vitest"
 import { stackUp } from "../../scripts/local-stack/stack.ts"
 import type { NodeProcess } from "../support/node-process.ts"
-import { WsClient } from "../support/ws-client.ts"
-import { agreedMap, type ClusterStatus, startClusterNode, streamDeposits } from "./support/cluster-nodes.ts"
+import {
+  agreedMap,
+  type ClusterStatus,
+  expectDepositRounds,
+  openAccounts,
+  startClusterNode,
+  streamDeposits,
+} from "./support/cluster-nodes.ts"
 
 const run = `scale${Date.now().toString(36)}`
 const apiKey = "scale-test-key"
@@ -30,10 +36,7 @@ describe("adding a node", () => {
     const ports = () => nodes.map((node) => node.port)
     try {
       const before = await agreedMap(nodes, 3)
-      const client = await WsClient.connect(nodes[0]?.port as number, apiKey)
-      for (const accountId of accounts)
-        expect((await client.request("openAccount", { accountId, currency: "EUR" })).ok).toBe(true)
-      client.close()
+      await openAccounts(nodes[0]?.port as number, apiKey, accounts)
       const deposits = streamDeposits(ports, apiKey, accounts)
       await new Promise((resolve) => setTimeout(resolve, 1_000))
       nodes.push(await startNode(3))
@@ -43,9 +46,7 @@ describe("adding a node", () => {
       expect(moved.length).toBeLessThanOrEqual(Math.ceil(shardCount / 4) + 1)
       await new Promise((resolve) => setTimeout(resolve, 1_000))
       const sent = await deposits.stop()
-      const reader = await WsClient.connect(nodes[3]?.port as number, apiKey)
-      for (const accountId of accounts)
-        expect((await reader.request("getAccount", { accountId })).account?.balance).toBe(`${sent}.00`)
+      await expectDepositRounds(nodes[3]?.port as number, apiKey, accounts, sent)
     } finally {
       await Promise.all(nodes.map((node) => node.kill("SIGKILL")))
     }

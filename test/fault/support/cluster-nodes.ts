@@ -3,6 +3,7 @@
  * tables, lease keys, owners' group), nodes get their peer port from their index, and clients
  * retry as the contract says (same idempotency key, on any node) until a deposit is acknowledged.
  */
+import { expect } from "vitest"
 import { type NodeProcess, startNodeProcess } from "../../support/node-process.ts"
 import { WsClient } from "../../support/ws-client.ts"
 
@@ -130,4 +131,25 @@ export const streamDeposits = (ports: () => ReadonlyArray<number>, apiKey: strin
       return rounds
     },
   }
+}
+
+/** Opens each account in EUR through the node on `port`. */
+export const openAccounts = async (port: number, apiKey: string, accounts: ReadonlyArray<string>): Promise<void> => {
+  const client = await WsClient.connect(port, apiKey)
+  for (const accountId of accounts)
+    expect((await client.request("openAccount", { accountId, currency: "EUR" })).ok).toBe(true)
+  client.close()
+}
+
+/** Every account holds exactly `rounds` acknowledged one-euro deposits, read through the node on `port`. */
+export const expectDepositRounds = async (
+  port: number,
+  apiKey: string,
+  accounts: ReadonlyArray<string>,
+  rounds: number,
+): Promise<void> => {
+  const reader = await WsClient.connect(port, apiKey)
+  for (const accountId of accounts)
+    expect((await reader.request("getAccount", { accountId })).account?.balance).toBe(`${rounds}.00`)
+  reader.close()
 }
