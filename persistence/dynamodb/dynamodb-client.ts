@@ -55,6 +55,17 @@ export const makeClient = (config: DynamoDbConfig): DynamoDBClient => {
   return new DynamoDBClient(options)
 }
 
+/** A client for the scope's lifetime: destroyed (its sockets closed) when the scope closes. */
+export const scopedClient = (config: DynamoDbConfig) =>
+  Effect.acquireRelease(
+    Effect.sync(() => makeClient(config)),
+    (opened) => Effect.sync(() => opened.destroy()),
+  )
+
+/** The table of per-shard items (claim, checkpoint, writer, epoch counter), one item per shard. */
+export const shardsTableOf = (config: DynamoDbConfig): string => `${config.tablePrefix}-shards`
+export const shardsTableKey: TableKey = { partitionKey: { name: "shard", type: "N" } }
+
 const errorName = (error: unknown): string =>
   typeof error === "object" && error !== null && "name" in error ? String((error as { name: unknown }).name) : ""
 

@@ -8,9 +8,15 @@ import { type AttributeValue, UpdateItemCommand } from "@aws-sdk/client-dynamodb
 import { Effect, Layer } from "effect"
 import { ShardEpochs } from "../shard-epochs.ts"
 import { LeaseUnavailable } from "../shard-leases.ts"
-import { type DynamoDbConfig, makeClient, makeTables, request, requestPlain, type TableKey } from "./dynamodb-client.ts"
-
-const shardsKey: TableKey = { partitionKey: { name: "shard", type: "N" } }
+import {
+  type DynamoDbConfig,
+  makeTables,
+  request,
+  requestPlain,
+  scopedClient,
+  shardsTableKey,
+  shardsTableOf,
+} from "./dynamodb-client.ts"
 
 /** Conditional raises lost to other nodes before giving up: each loss means another node took an epoch. */
 const raiseAttemptsMax = 16
@@ -24,12 +30,9 @@ const issuedOf = (attributes: Record<string, AttributeValue> | undefined): numbe
 }
 
 export const makeDynamoDbShardEpochs = Effect.fnUntraced(function* (config: DynamoDbConfig) {
-  const client = yield* Effect.acquireRelease(
-    Effect.sync(() => makeClient(config)),
-    (opened) => Effect.sync(() => opened.destroy()),
-  )
+  const client = yield* scopedClient(config)
   const tables = makeTables(client)
-  const shardsTable = `${config.tablePrefix}-shards`
+  const shardsTable = shardsTableOf(config)
 
   const unavailable = (shard: number) => (error: { readonly message: string }) =>
     new LeaseUnavailable({ shard, message: `epoch counter: ${error.message}` })
@@ -67,7 +70,7 @@ export const makeDynamoDbShardEpochs = Effect.fnUntraced(function* (config: Dyna
     ).pipe(Effect.map((attempt) => attempt._tag === "Done"))
 
   const next = Effect.fn("ShardEpochs.next")(function* (shard: number, floor: number) {
-    yield* tables.ensure(shard, shardsTable, shardsKey).pipe(Effect.mapError(unavailable(shard)))
+    yield* tables.ensure(shard, shardsTable, shardsTableKey).pipe(Effect.mapError(unavailable(shard)))
     for (let attempt = 0; attempt < raiseAttemptsMax; attempt++) {
       const counted = yield* increment(shard).pipe(Effect.mapError(unavailable(shard)))
       if (counted > floor) return counted

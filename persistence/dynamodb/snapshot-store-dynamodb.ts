@@ -32,7 +32,16 @@ import {
   type SnapshotUnavailable,
   type StoredSegment,
 } from "../snapshot-store.ts"
-import { type DynamoDbConfig, makeClient, makeTables, request, requestPlain, type TableKey } from "./dynamodb-client.ts"
+import {
+  type DynamoDbConfig,
+  makeTables,
+  request,
+  requestPlain,
+  scopedClient,
+  shardsTableKey,
+  shardsTableOf,
+  type TableKey,
+} from "./dynamodb-client.ts"
 
 /** Bytes of sections per part: an item holds at most 400 KB, and fingerprints and keys come on top. */
 const partBytesMax = 300 * 1024
@@ -41,7 +50,6 @@ const writesInFlightMax = 8
 /** Tenant tables queried at once during a claim. */
 const tenantQueriesInFlightMax = 4
 
-const shardsKey: TableKey = { partitionKey: { name: "shard", type: "N" } }
 const partsKey: TableKey = { partitionKey: { name: "shard", type: "N" }, sortKey: { name: "partKey", type: "S" } }
 
 /** Table names allow [A-Za-z0-9_.-]; configuration already restricts tenant ids to fewer characters. */
@@ -81,12 +89,9 @@ const parsePartKey = (key: string): { readonly segment: number; readonly part: n
 }
 
 export const makeDynamoDbSnapshotStore = Effect.fnUntraced(function* (config: DynamoDbConfig) {
-  const client = yield* Effect.acquireRelease(
-    Effect.sync(() => makeClient(config)),
-    (opened) => Effect.sync(() => opened.destroy()),
-  )
+  const client = yield* scopedClient(config)
   const tables = makeTables(client)
-  const shardsTable = `${config.tablePrefix}-shards`
+  const shardsTable = shardsTableOf(config)
   /** Tenants known to be listed on each shard's item; one entry per shard, so bounded by the shard count. */
   const listedTenants = new Map<number, Set<string>>()
 
@@ -112,7 +117,7 @@ export const makeDynamoDbSnapshotStore = Effect.fnUntraced(function* (config: Dy
     )
 
   const claimShardItem = Effect.fnUntraced(function* (shard: number, epoch: number) {
-    yield* tables.ensure(shard, shardsTable, shardsKey)
+    yield* tables.ensure(shard, shardsTable, shardsTableKey)
     const attempt = yield* request(shard, "UpdateItem claim", (abortSignal) =>
       client.send(
         new UpdateItemCommand({
@@ -361,7 +366,7 @@ export const makeDynamoDbSnapshotStore = Effect.fnUntraced(function* (config: Dy
     savedAtMs: number,
     parts: ReadonlyArray<SegmentPart>,
   ): Effect.fn.Return<void, SnapshotUnavailable | SnapshotFenced> {
-    yield* tables.ensure(checkpoint.shard, shardsTable, shardsKey)
+    yield* tables.ensure(checkpoint.shard, shardsTable, shardsTableKey)
     yield* listTenants(checkpoint, parts)
     yield* Effect.forEach(parts, (part) => putPart(checkpoint, savedAtMs, part), {
       concurrency: writesInFlightMax,
